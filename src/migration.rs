@@ -1,0 +1,458 @@
+//! Migration files: finding them, naming them, and reading their TOML.
+//!
+//! A migration is `<version>_<snake_name>.toml` in the migrations folder, `version` a UTC
+//! timestamp `YYYYMMDDHHMMSS`. This module reads the files into raw specs; checking them against
+//! the topology they apply to is the job of [`crate::topology`].
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use crate::diagnostic::{line_of, Diagnostic, Diagnostics};
+use crate::naming::Kind;
+
+/// The largest migration file lariat reads; anything bigger is surely not a migration.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// A migration file found on disk, not yet parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationFile {
+    /// The version, from the file name.
+    pub version: i64,
+    /// The snake_case name after the version.
+    pub name: String,
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its text.
+    pub source: String,
+    /// Hex SHA-256 of its bytes: an applied file that changes is detected by it.
+    pub checksum: String,
+}
+
+/// Reads every `*.toml` migration in `dir`, ordered by version.
+///
+/// Bad file names, duplicate versions, unreadable and oversized files become diagnostics; the
+/// good files are still returned so that one run reports everything.
+pub fn discover(dir: &Path) -> (Vec<MigrationFile>, Diagnostics) {
+    let mut diagnostics = Diagnostics::default();
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) => {
+            diagnostics.push(
+                Diagnostic::error(dir, None, format!("cannot read the migrations folder: {err}"))
+                    .with_help("create it with `lariat generate migration NAME`, or point --dir / `migrations` in lariat.toml at the right folder"),
+            );
+            return (Vec::new(), diagnostics);
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    paths.sort();
+
+    let mut files: Vec<MigrationFile> = Vec::new();
+    let mut seen: BTreeMap<i64, PathBuf> = BTreeMap::new();
+    for path in paths {
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let Some((version, name)) = parse_file_name(&file_name) else {
+            diagnostics.push(
+                Diagnostic::error(&path, None, format!("`{file_name}` is not a migration file name"))
+                    .with_help("name it `YYYYMMDDHHMMSS_snake_case_name.toml` (14-digit UTC timestamp), e.g. with `lariat generate migration NAME`"),
+            );
+            continue;
+        };
+        if let Some(first) = seen.get(&version) {
+            diagnostics.push(
+                Diagnostic::error(
+                    &path,
+                    None,
+                    format!(
+                        "version {version} is used twice: also by {}",
+                        first.display()
+                    ),
+                )
+                .with_help("give one of the files a new timestamp; versions must be unique"),
+            );
+            continue;
+        }
+        match read_source(&path) {
+            Ok(source) => {
+                seen.insert(version, path.clone());
+                files.push(MigrationFile {
+                    version,
+                    name,
+                    checksum: checksum(source.as_bytes()),
+                    path,
+                    source,
+                });
+            }
+            Err(d) => diagnostics.push(d),
+        }
+    }
+    files.sort_by_key(|f| f.version);
+    (files, diagnostics)
+}
+
+fn read_source(path: &Path) -> Result<String, Diagnostic> {
+    let len = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if len > MAX_FILE_BYTES {
+        return Err(Diagnostic::error(
+            path,
+            None,
+            format!("file is {len} bytes; a migration may be at most {MAX_FILE_BYTES}"),
+        )
+        .with_help("split it into several migrations"));
+    }
+    let bytes = fs::read(path)
+        .map_err(|err| Diagnostic::error(path, None, format!("cannot read the file: {err}")))?;
+    String::from_utf8(bytes).map_err(|err| {
+        Diagnostic::error(
+            path,
+            None,
+            format!(
+                "file is not UTF-8 text (invalid byte at offset {})",
+                err.utf8_error().valid_up_to()
+            ),
+        )
+        .with_help("migration files are TOML text; restore the file from version control")
+    })
+}
+
+/// Splits `20240101120000_user_created.toml` into its version and name.
+pub fn parse_file_name(file_name: &str) -> Option<(i64, String)> {
+    let stem = file_name.strip_suffix(".toml")?;
+    let (version, name) = stem.split_once('_')?;
+    if version.len() != 14 || !version.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !is_snake_case(name) {
+        return None;
+    }
+    Some((version.parse().ok()?, name.to_owned()))
+}
+
+/// `[a-z][a-z0-9_]*`, no double or trailing underscore.
+pub fn is_snake_case(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !name.contains("__")
+        && !name.ends_with('_')
+}
+
+/// Hex SHA-256.
+pub fn checksum(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Parses a migration's TOML; a syntax or type error becomes one diagnostic with its line.
+pub fn parse(file: &MigrationFile) -> Result<RawMigration, Diagnostic> {
+    toml::from_str::<RawMigration>(&file.source).map_err(|err| {
+        let line = err.span().map(|span| line_of(&file.source, span.start));
+        Diagnostic::error(&file.path, line, err.message().trim().to_owned())
+            .with_help("see the migration file format in the README, or the commented template that `lariat generate migration` writes")
+    })
+}
+
+/// The operations of a migration file as written; `down` has the same shape.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMigration {
+    /// Free text for reviewers.
+    pub description: Option<String>,
+    /// `[[create_topic]]` tables.
+    #[serde(default)]
+    pub create_topic: Vec<Spanned<TopicSpec>>,
+    /// `[[create_queue]]` tables.
+    #[serde(default)]
+    pub create_queue: Vec<Spanned<QueueSpec>>,
+    /// `[[subscribe]]` tables.
+    #[serde(default)]
+    pub subscribe: Vec<Spanned<SubscriptionSpec>>,
+    /// `[[change_topic]]` tables.
+    #[serde(default)]
+    pub change_topic: Vec<Spanned<TopicSpec>>,
+    /// `[[change_queue]]` tables.
+    #[serde(default)]
+    pub change_queue: Vec<Spanned<QueueSpec>>,
+    /// `[[change_subscription]]` tables.
+    #[serde(default)]
+    pub change_subscription: Vec<Spanned<SubscriptionSpec>>,
+    /// `[[unsubscribe]]` tables.
+    #[serde(default)]
+    pub unsubscribe: Vec<Spanned<SubscriptionSpec>>,
+    /// `[[delete_queue]]` tables.
+    #[serde(default)]
+    pub delete_queue: Vec<Spanned<QueueSpec>>,
+    /// `[[delete_topic]]` tables.
+    #[serde(default)]
+    pub delete_topic: Vec<Spanned<TopicSpec>>,
+    /// An explicit `down`, replacing the derived one.
+    pub down: Option<Spanned<Box<RawMigration>>>,
+}
+
+/// A reference to a topic or queue: a custom `name`, or the parts of a standard name.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRef {
+    /// Custom name, bypassing the naming rule.
+    pub name: Option<String>,
+    /// `event` (default) or `command`.
+    pub kind: Option<Kind>,
+    /// Publisher; defaults to the configured publisher; `any` for many.
+    pub publisher: Option<String>,
+    /// Message type; `all` for every type.
+    #[serde(rename = "type")]
+    pub message_type: Option<String>,
+    /// Consuming service (queues only).
+    pub dest: Option<String>,
+    /// FIFO (default false).
+    pub fifo: Option<bool>,
+}
+
+/// A topic in `create_topic`, `change_topic` or `delete_topic`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSpec {
+    /// Custom name.
+    pub name: Option<String>,
+    /// `event` or `command`.
+    pub kind: Option<Kind>,
+    /// Publisher.
+    pub publisher: Option<String>,
+    /// Message type.
+    #[serde(rename = "type")]
+    pub message_type: Option<String>,
+    /// Rejected for topics with a clear message; accepted here so the message can be clear.
+    pub dest: Option<String>,
+    /// FIFO.
+    pub fifo: Option<bool>,
+    /// FIFO only.
+    pub content_based_deduplication: Option<bool>,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// KMS key.
+    pub kms_master_key_id: Option<String>,
+    /// Tags to add or overwrite.
+    pub tags: Option<BTreeMap<String, String>>,
+    /// Attributes (or `tags.KEY`) to return to the AWS default, in `change_topic`.
+    #[serde(default)]
+    pub unset: Vec<String>,
+}
+
+/// `allowAll`, `denyAll` or `byQueue` (with `redrive_allow_source_queues`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum RedriveAllowSpec {
+    /// Any source queue.
+    #[serde(rename = "allowAll")]
+    AllowAll,
+    /// No source queue.
+    #[serde(rename = "denyAll")]
+    DenyAll,
+    /// The queues in `redrive_allow_source_queues`.
+    #[serde(rename = "byQueue")]
+    ByQueue,
+}
+
+/// `messageGroup` or `queue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DeduplicationScope {
+    /// Per message group.
+    #[serde(rename = "messageGroup")]
+    MessageGroup,
+    /// Per queue.
+    #[serde(rename = "queue")]
+    Queue,
+}
+
+/// `perQueue` or `perMessageGroupId`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum FifoThroughputLimit {
+    /// Per queue.
+    #[serde(rename = "perQueue")]
+    PerQueue,
+    /// Per message group (high throughput mode).
+    #[serde(rename = "perMessageGroupId")]
+    PerMessageGroupId,
+}
+
+/// `MessageAttributes` or `MessageBody`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum FilterPolicyScope {
+    /// Filter on message attributes (AWS default).
+    MessageAttributes,
+    /// Filter on the JSON body.
+    MessageBody,
+}
+
+/// A queue in `create_queue`, `change_queue` or `delete_queue`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    /// Custom name.
+    pub name: Option<String>,
+    /// `event` or `command`.
+    pub kind: Option<Kind>,
+    /// Publisher.
+    pub publisher: Option<String>,
+    /// Message type (default `all`).
+    #[serde(rename = "type")]
+    pub message_type: Option<String>,
+    /// Consuming service.
+    pub dest: Option<String>,
+    /// FIFO.
+    pub fifo: Option<bool>,
+    /// Seconds (0–43200).
+    pub visibility_timeout: Option<u32>,
+    /// Seconds (60–1209600).
+    pub message_retention_period: Option<u32>,
+    /// Bytes (1024–1048576).
+    pub maximum_message_size: Option<u32>,
+    /// Seconds (0–900).
+    pub delay_seconds: Option<u32>,
+    /// Seconds (0–20).
+    pub receive_message_wait_time: Option<u32>,
+    /// The dead-letter queue.
+    pub dead_letter_queue: Option<ResourceRef>,
+    /// Receives before dead-lettering (1–1000), with `dead_letter_queue`.
+    pub max_receive_count: Option<u32>,
+    /// Who may use this queue as a dead-letter queue.
+    pub redrive_allow_policy: Option<RedriveAllowSpec>,
+    /// With `redrive_allow_policy = "byQueue"`: the allowed source queues (at most 10).
+    pub redrive_allow_source_queues: Option<Vec<ResourceRef>>,
+    /// FIFO only.
+    pub content_based_deduplication: Option<bool>,
+    /// FIFO only.
+    pub deduplication_scope: Option<DeduplicationScope>,
+    /// FIFO only.
+    pub fifo_throughput_limit: Option<FifoThroughputLimit>,
+    /// KMS key.
+    pub kms_master_key_id: Option<String>,
+    /// Seconds (60–86400), with KMS.
+    pub kms_data_key_reuse_period: Option<u32>,
+    /// SSE-SQS.
+    pub sqs_managed_sse: Option<bool>,
+    /// Tags to add or overwrite.
+    pub tags: Option<BTreeMap<String, String>>,
+    /// Attributes (or `tags.KEY`) to return to the AWS default, in `change_queue`.
+    #[serde(default)]
+    pub unset: Vec<String>,
+}
+
+/// A subscription in `subscribe`, `change_subscription` or `unsubscribe`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionSpec {
+    /// The topic that delivers.
+    pub topic: Option<ResourceRef>,
+    /// The queue it delivers to.
+    pub queue: Option<ResourceRef>,
+    /// Or the topic it delivers to (fanout-to-fanout).
+    pub target_topic: Option<ResourceRef>,
+    /// Deliver the body as published, without the SNS envelope.
+    pub raw_message_delivery: Option<bool>,
+    /// Filter policy, as a TOML table (or a JSON string).
+    pub filter_policy: Option<toml::Value>,
+    /// What the filter policy looks at.
+    pub filter_policy_scope: Option<FilterPolicyScope>,
+    /// Queue for undeliverable messages (subscription redrive policy).
+    pub dead_letter_queue: Option<ResourceRef>,
+    /// Attributes to return to the AWS default, in `change_subscription`.
+    #[serde(default)]
+    pub unset: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names() {
+        assert_eq!(
+            parse_file_name("20240101120000_user_created.toml"),
+            Some((20240101120000, "user_created".into()))
+        );
+        for bad in [
+            "2024_user.toml",
+            "20240101120000-user.toml",
+            "20240101120000_User.toml",
+            "20240101120000_.toml",
+            "20240101120000_user-created.toml",
+            "x20240101120000_user.toml",
+            "20240101120000_user.yaml",
+        ] {
+            assert_eq!(parse_file_name(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn snake_case() {
+        assert!(is_snake_case("user_created2"));
+        for bad in ["", "User", "2user", "user__x", "user_", "user-x", "usér"] {
+            assert!(!is_snake_case(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn checksum_is_sha256_hex() {
+        assert_eq!(
+            checksum(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    fn file(source: &str) -> MigrationFile {
+        MigrationFile {
+            version: 1,
+            name: "x".into(),
+            path: "m/1_x.toml".into(),
+            source: source.into(),
+            checksum: String::new(),
+        }
+    }
+
+    #[test]
+    fn unknown_keys_name_the_line() {
+        let src = "[[create_queue]]\ntype = \"a\"\nvisibility = 30\n";
+        let d = parse(&file(src)).unwrap_err();
+        assert_eq!(d.line, Some(3), "{d}");
+        assert!(d.message.contains("unknown field `visibility`"), "{d}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_line() {
+        let src = "\n[[create_queue]]\ntype = \"a\"\nfifo = \"yes\"\n";
+        let d = parse(&file(src)).unwrap_err();
+        assert_eq!(d.line, Some(4), "{d}");
+    }
+
+    #[test]
+    fn spans_point_at_the_table() {
+        let src = "description = \"x\"\n\n[[create_topic]]\ntype = \"a\"\n\n[[create_topic]]\ntype = \"b\"\n";
+        let raw = parse(&file(src)).unwrap();
+        let lines: Vec<usize> = raw
+            .create_topic
+            .iter()
+            .map(|t| line_of(src, t.span().start))
+            .collect();
+        assert_eq!(
+            lines,
+            vec![3, 6],
+            "the line of each `[[create_topic]]` header"
+        );
+    }
+}

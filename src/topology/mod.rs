@@ -1,0 +1,426 @@
+//! The declared topology: topics, queues and subscriptions as the migration files say they are
+//! at one version, and the operations that move it from one version to the next.
+//!
+//! The folder of migrations replays into a [`Topology`] at every version ([`replay`]), so the
+//! inverse of every operation is known: the `down` of a delete recreates the resource with its
+//! declared attributes, the `down` of a change restores the previous values.
+
+mod replay;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::naming::{ParsedName, ResourceKind};
+
+pub use replay::{load_project, Migration, Project};
+
+/// User tags on a topic or queue, key to value.
+pub type Tags = BTreeMap<String, String>;
+
+/// An SNS topic as declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Topic {
+    /// Full name, `.fifo` suffix included.
+    pub name: String,
+    /// What the name says about itself (standard parts, or custom).
+    pub naming: ParsedName,
+    /// Declared attributes; `None` means the AWS default.
+    pub attributes: TopicAttributes,
+    /// User tags (lariat adds its own when it creates the topic).
+    pub tags: Tags,
+}
+
+impl Topic {
+    /// Whether this is a FIFO topic.
+    pub fn fifo(&self) -> bool {
+        self.naming.fifo()
+    }
+}
+
+/// Attributes of a topic that a migration can set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TopicAttributes {
+    /// FIFO only: deduplicate by a hash of the body when no deduplication id is given.
+    pub content_based_deduplication: Option<bool>,
+    /// Display name (used by SMS subscriptions).
+    pub display_name: Option<String>,
+    /// KMS key id or alias for server-side encryption.
+    pub kms_master_key_id: Option<String>,
+}
+
+/// An SQS queue as declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Queue {
+    /// Full name, `.fifo` suffix included.
+    pub name: String,
+    /// What the name says about itself (standard parts, or custom).
+    pub naming: ParsedName,
+    /// Declared attributes; `None` means the AWS default.
+    pub attributes: QueueAttributes,
+    /// User tags (lariat adds its own when it creates the queue).
+    pub tags: Tags,
+}
+
+impl Queue {
+    /// Whether this is a FIFO queue.
+    pub fn fifo(&self) -> bool {
+        self.naming.fifo()
+    }
+}
+
+/// Where a queue sends messages it failed to process `max_receive_count` times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadLetter {
+    /// Name of the dead-letter queue.
+    pub queue: String,
+    /// Receives before a message moves to the dead-letter queue.
+    pub max_receive_count: u32,
+}
+
+/// Which source queues may use a queue as their dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RedriveAllow {
+    /// Any queue may.
+    AllowAll,
+    /// No queue may.
+    DenyAll,
+    /// Only the named queues may.
+    ByQueue(Vec<String>),
+}
+
+/// Attributes of a queue that a migration can set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct QueueAttributes {
+    /// Seconds a received message stays hidden (0–43200).
+    pub visibility_timeout: Option<u32>,
+    /// Seconds a message is kept (60–1209600).
+    pub message_retention_period: Option<u32>,
+    /// Largest message in bytes (1024–1048576).
+    pub maximum_message_size: Option<u32>,
+    /// Seconds every message is delayed (0–900).
+    pub delay_seconds: Option<u32>,
+    /// Long-polling wait of ReceiveMessage in seconds (0–20).
+    pub receive_message_wait_time: Option<u32>,
+    /// Dead-letter queue and max receive count (redrive policy).
+    pub dead_letter: Option<DeadLetter>,
+    /// Redrive-allow policy, for queues used as dead-letter queues.
+    pub redrive_allow: Option<RedriveAllow>,
+    /// FIFO only: deduplicate by a hash of the body.
+    pub content_based_deduplication: Option<bool>,
+    /// FIFO only: `messageGroup` or `queue`.
+    pub deduplication_scope: Option<String>,
+    /// FIFO only: `perQueue` or `perMessageGroupId`.
+    pub fifo_throughput_limit: Option<String>,
+    /// KMS key id or alias for server-side encryption.
+    pub kms_master_key_id: Option<String>,
+    /// Seconds SQS reuses a data key (60–86400), with KMS.
+    pub kms_data_key_reuse_period: Option<u32>,
+    /// SQS-managed server-side encryption (SSE-SQS).
+    pub sqs_managed_sse: Option<bool>,
+}
+
+/// What a subscription delivers to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "protocol", content = "name", rename_all = "lowercase")]
+pub enum Endpoint {
+    /// An SQS queue (protocol `sqs`).
+    #[serde(rename = "sqs")]
+    Queue(String),
+    /// Another SNS topic (protocol `sns`; accepted by emulators, refused by real AWS).
+    #[serde(rename = "sns")]
+    Topic(String),
+}
+
+impl Endpoint {
+    /// The endpoint's resource name.
+    pub fn name(&self) -> &str {
+        match self {
+            Endpoint::Queue(name) | Endpoint::Topic(name) => name,
+        }
+    }
+
+    /// Whether the endpoint is a queue or a topic.
+    pub fn resource(&self) -> ResourceKind {
+        match self {
+            Endpoint::Queue(_) => ResourceKind::Queue,
+            Endpoint::Topic(_) => ResourceKind::Topic,
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.resource(), self.name())
+    }
+}
+
+/// Identifies a subscription: one topic, one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct SubscriptionKey {
+    /// Source topic name.
+    pub topic: String,
+    /// Where it delivers.
+    pub endpoint: Endpoint,
+}
+
+impl fmt::Display for SubscriptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "topic {} -> {}", self.topic, self.endpoint)
+    }
+}
+
+/// A subscription as declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subscription {
+    /// Which topic delivers to which endpoint.
+    #[serde(flatten)]
+    pub key: SubscriptionKey,
+    /// Declared attributes; `None` means the AWS default.
+    pub attributes: SubscriptionAttributes,
+}
+
+/// Attributes of a subscription that a migration can set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SubscriptionAttributes {
+    /// Deliver the message body as published, without the SNS JSON envelope.
+    pub raw_message_delivery: Option<bool>,
+    /// Filter policy, as JSON.
+    pub filter_policy: Option<serde_json::Value>,
+    /// `MessageAttributes` (default) or `MessageBody`.
+    pub filter_policy_scope: Option<String>,
+    /// Queue for messages SNS could not deliver (subscription redrive policy).
+    pub dead_letter_queue: Option<String>,
+}
+
+/// Topics, queues and subscriptions at one version, ordered by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Topology {
+    /// Topics by name.
+    pub topics: BTreeMap<String, Topic>,
+    /// Queues by name.
+    pub queues: BTreeMap<String, Queue>,
+    /// Subscriptions by topic and endpoint.
+    pub subscriptions: BTreeMap<SubscriptionKey, Subscription>,
+}
+
+impl Topology {
+    /// Whether a topic or queue of this name exists.
+    pub fn contains(&self, resource: ResourceKind, name: &str) -> bool {
+        match resource {
+            ResourceKind::Topic => self.topics.contains_key(name),
+            ResourceKind::Queue => self.queues.contains_key(name),
+        }
+    }
+
+    /// Applies one operation. Operations come from [`replay`], which checked them against the
+    /// topology they apply to.
+    pub fn apply(&mut self, op: &Operation) {
+        match op {
+            Operation::CreateTopic(topic) | Operation::ChangeTopic { after: topic, .. } => {
+                self.topics.insert(topic.name.clone(), topic.clone());
+            }
+            Operation::DeleteTopic(topic) => {
+                self.topics.remove(&topic.name);
+            }
+            Operation::CreateQueue(queue) | Operation::ChangeQueue { after: queue, .. } => {
+                self.queues.insert(queue.name.clone(), queue.clone());
+            }
+            Operation::DeleteQueue(queue) => {
+                self.queues.remove(&queue.name);
+            }
+            Operation::Subscribe(sub) | Operation::ChangeSubscription { after: sub, .. } => {
+                self.subscriptions.insert(sub.key.clone(), sub.clone());
+            }
+            Operation::Unsubscribe(sub) => {
+                self.subscriptions.remove(&sub.key);
+            }
+        }
+    }
+
+    /// Queues (and subscriptions) that use `queue` as their dead-letter queue.
+    pub fn dead_letter_users(&self, queue: &str) -> Vec<String> {
+        let queues = self
+            .queues
+            .values()
+            .filter(|q| {
+                q.attributes
+                    .dead_letter
+                    .as_ref()
+                    .is_some_and(|d| d.queue == queue)
+            })
+            .map(|q| format!("queue {}", q.name));
+        let subs = self
+            .subscriptions
+            .values()
+            .filter(|s| s.attributes.dead_letter_queue.as_deref() == Some(queue))
+            .map(|s| format!("subscription {}", s.key));
+        queues.chain(subs).collect()
+    }
+
+    /// Whether some queue or subscription sends its failures to `queue`.
+    pub fn is_dead_letter_queue(&self, queue: &str) -> bool {
+        !self.dead_letter_users(queue).is_empty()
+    }
+
+    /// Subscriptions from or to the topic or queue `name`.
+    pub fn subscriptions_of(&self, resource: ResourceKind, name: &str) -> Vec<&SubscriptionKey> {
+        self.subscriptions
+            .keys()
+            .filter(|k| {
+                (resource == ResourceKind::Topic && k.topic == name)
+                    || (k.endpoint.resource() == resource && k.endpoint.name() == name)
+            })
+            .collect()
+    }
+}
+
+/// One change to the topology; a migration is a list of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+// a folder holds hundreds of operations, not millions: boxing the changes would buy nothing
+#[allow(clippy::large_enum_variant)]
+pub enum Operation {
+    /// Create a topic (if absent).
+    CreateTopic(Topic),
+    /// Delete a topic (if present).
+    DeleteTopic(Topic),
+    /// Create a queue (if absent).
+    CreateQueue(Queue),
+    /// Delete a queue (if present).
+    DeleteQueue(Queue),
+    /// Subscribe an endpoint to a topic (if not subscribed), and let the topic send to it.
+    Subscribe(Subscription),
+    /// Remove a subscription (if present), and the topic's permission on the queue.
+    Unsubscribe(Subscription),
+    /// Change a topic's attributes or tags.
+    ChangeTopic {
+        /// The topic before.
+        before: Topic,
+        /// The topic after.
+        after: Topic,
+    },
+    /// Change a queue's attributes or tags.
+    ChangeQueue {
+        /// The queue before.
+        before: Queue,
+        /// The queue after.
+        after: Queue,
+    },
+    /// Change a subscription's attributes.
+    ChangeSubscription {
+        /// The subscription before.
+        before: Subscription,
+        /// The subscription after.
+        after: Subscription,
+    },
+}
+
+/// A resource an operation reads or writes, for ordering operations that touch the same thing.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ResourceKey {
+    /// A topic by name.
+    Topic(String),
+    /// A queue by name (its attributes and its access policy).
+    Queue(String),
+    /// A subscription.
+    Subscription(SubscriptionKey),
+}
+
+impl Operation {
+    /// The operation that undoes this one.
+    pub fn inverse(&self) -> Operation {
+        match self {
+            Operation::CreateTopic(t) => Operation::DeleteTopic(t.clone()),
+            Operation::DeleteTopic(t) => Operation::CreateTopic(t.clone()),
+            Operation::CreateQueue(q) => Operation::DeleteQueue(q.clone()),
+            Operation::DeleteQueue(q) => Operation::CreateQueue(q.clone()),
+            Operation::Subscribe(s) => Operation::Unsubscribe(s.clone()),
+            Operation::Unsubscribe(s) => Operation::Subscribe(s.clone()),
+            Operation::ChangeTopic { before, after } => Operation::ChangeTopic {
+                before: after.clone(),
+                after: before.clone(),
+            },
+            Operation::ChangeQueue { before, after } => Operation::ChangeQueue {
+                before: after.clone(),
+                after: before.clone(),
+            },
+            Operation::ChangeSubscription { before, after } => Operation::ChangeSubscription {
+                before: after.clone(),
+                after: before.clone(),
+            },
+        }
+    }
+
+    /// The resources this operation only needs to exist (`reads`) and the ones it changes
+    /// (`writes`). Two operations that share a key, one of them writing it, run in file order.
+    pub fn resources(&self) -> (Vec<ResourceKey>, Vec<ResourceKey>) {
+        let topic = |name: &str| ResourceKey::Topic(name.to_owned());
+        let queue = |name: &str| ResourceKey::Queue(name.to_owned());
+        match self {
+            Operation::CreateTopic(t) | Operation::DeleteTopic(t) => (vec![], vec![topic(&t.name)]),
+            Operation::ChangeTopic { after, .. } => (vec![], vec![topic(&after.name)]),
+            Operation::CreateQueue(q) | Operation::DeleteQueue(q) => {
+                (queue_reads(q), vec![queue(&q.name)])
+            }
+            Operation::ChangeQueue { before, after } => {
+                let mut reads = queue_reads(before);
+                reads.extend(queue_reads(after));
+                (reads, vec![queue(&after.name)])
+            }
+            Operation::Subscribe(s) | Operation::Unsubscribe(s) => subscription_resources(s),
+            Operation::ChangeSubscription { before, after } => {
+                let (mut reads, writes) = subscription_resources(after);
+                reads.extend(subscription_resources(before).0);
+                (reads, writes)
+            }
+        }
+    }
+
+    /// A short human description: `create queue NAME`.
+    pub fn describe(&self) -> String {
+        match self {
+            Operation::CreateTopic(t) => format!("create topic {}", t.name),
+            Operation::DeleteTopic(t) => format!("delete topic {}", t.name),
+            Operation::CreateQueue(q) => format!("create queue {}", q.name),
+            Operation::DeleteQueue(q) => format!("delete queue {}", q.name),
+            Operation::Subscribe(s) => format!("subscribe {}", s.key),
+            Operation::Unsubscribe(s) => format!("unsubscribe {}", s.key),
+            Operation::ChangeTopic { after, .. } => format!("change topic {}", after.name),
+            Operation::ChangeQueue { after, .. } => format!("change queue {}", after.name),
+            Operation::ChangeSubscription { after, .. } => {
+                format!("change subscription {}", after.key)
+            }
+        }
+    }
+}
+
+/// Queues that must exist while `queue` refers to them (its dead-letter queue).
+fn queue_reads(queue: &Queue) -> Vec<ResourceKey> {
+    queue
+        .attributes
+        .dead_letter
+        .iter()
+        .map(|d| ResourceKey::Queue(d.queue.clone()))
+        .collect()
+}
+
+/// A subscription reads its topic (and dead-letter queue) and writes itself and its endpoint:
+/// subscribing changes the endpoint queue's access policy.
+fn subscription_resources(sub: &Subscription) -> (Vec<ResourceKey>, Vec<ResourceKey>) {
+    let mut reads = vec![ResourceKey::Topic(sub.key.topic.clone())];
+    reads.extend(
+        sub.attributes
+            .dead_letter_queue
+            .iter()
+            .map(|q| ResourceKey::Queue(q.clone())),
+    );
+    let mut writes = vec![ResourceKey::Subscription(sub.key.clone())];
+    match &sub.key.endpoint {
+        Endpoint::Queue(name) => writes.push(ResourceKey::Queue(name.clone())),
+        Endpoint::Topic(name) => reads.push(ResourceKey::Topic(name.clone())),
+    }
+    (reads, writes)
+}
