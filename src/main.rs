@@ -1,1 +1,535 @@
-fn main() {}
+//! `lariat`: the command-line front of the lariat library. It parses arguments, builds the
+//! configuration, calls the library and prints; exit codes are in [`lariat::exit`].
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use lariat::config::{Config, Overrides};
+use lariat::executor::{ApplyOptions, Event, DEFAULT_CONCURRENCY};
+use lariat::migrator::{Error, RunOptions};
+use lariat::plan::{Checks, RollbackTarget, State};
+use lariat::store::StoreError;
+use lariat::{exit, graph, Migrator};
+
+/// Manage SNS topics, SQS queues and subscriptions as numbered, reversible migrations.
+///
+/// Every setting comes from lariat.toml in the current directory, overridden by LARIAT_*
+/// environment variables, overridden by flags.
+#[derive(Debug, Parser)]
+#[command(name = "lariat", version, max_term_width = 100)]
+struct Cli {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// More log output on stderr (-v info, -vv debug); LARIAT_LOG takes a tracing filter.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// Config file [default: ./lariat.toml when present].
+    #[arg(long, env = "LARIAT_CONFIG", global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Deployment instance, the first part of every name (e.g. production, staging, test).
+    #[arg(long, env = "LARIAT_INSTANCE", global = true)]
+    instance: Option<String>,
+    /// Default publisher of declared topics and queues.
+    #[arg(long, env = "LARIAT_PUBLISHER", global = true)]
+    publisher: Option<String>,
+    /// Migrations folder [default: lariat/migrate].
+    #[arg(long, env = "LARIAT_MIGRATIONS", global = true, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Version store: sqlite://FILE, postgres://..., mysql://... (also DATABASE_URL)
+    /// [default: sqlite file .lariat/INSTANCE.versions.db].
+    #[arg(
+        long,
+        env = "LARIAT_DATABASE_URL",
+        global = true,
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    database_url: Option<String>,
+    /// Name of the version table [default: lariat_versions].
+    #[arg(
+        long,
+        env = "LARIAT_VERSIONS_TABLE",
+        global = true,
+        value_name = "NAME"
+    )]
+    versions_table: Option<String>,
+    /// AWS region [default: from the AWS configuration chain, e.g. AWS_REGION].
+    #[arg(long, env = "LARIAT_AWS_REGION", global = true)]
+    region: Option<String>,
+    /// AWS account id for building ARNs [default: asked once from STS].
+    #[arg(long, env = "LARIAT_AWS_ACCOUNT_ID", global = true, value_name = "ID")]
+    account_id: Option<String>,
+    /// Endpoint override for a local emulator (also AWS_ENDPOINT_URL).
+    #[arg(long, env = "LARIAT_ENDPOINT_URL", global = true, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// AWS profile from ~/.aws/config.
+    #[arg(long, env = "LARIAT_AWS_PROFILE", global = true)]
+    profile: Option<String>,
+}
+
+impl ConfigArgs {
+    fn load(self) -> Result<Config, Error> {
+        let overrides = Overrides {
+            config: self.config,
+            instance: self.instance,
+            publisher: self.publisher,
+            migrations: self.dir,
+            database_url: self.database_url,
+            versions_table: self.versions_table,
+            region: self.region,
+            account_id: self.account_id,
+            endpoint_url: self.endpoint_url,
+            profile: self.profile,
+        };
+        Ok(Config::load(overrides, |key| std::env::var(key).ok())?)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check every migration file; print every problem with its file, line and fix.
+    Validate,
+    /// Create files from templates.
+    #[command(subcommand)]
+    Generate(Generate),
+    /// Print the declared topology as Graphviz DOT or Mermaid.
+    ///
+    /// Pipe it to Graphviz: `lariat graph | dot -Tpng -o topology.png`.
+    Graph {
+        /// The topology after this version [default: the newest].
+        #[arg(long = "version", id = "at_version", value_name = "VERSION")]
+        at: Option<i64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Apply pending migrations to AWS, oldest first.
+    Migrate {
+        /// Apply up to and including this version.
+        #[arg(long, value_name = "VERSION")]
+        to: Option<i64>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Undo the newest migration, or every migration newer than VERSION.
+    ///
+    /// `rollback V` keeps V applied and undoes everything newer, newest first.
+    Rollback {
+        /// Undo every migration newer than this one (which stays applied).
+        #[arg(value_name = "VERSION", conflicts_with = "all")]
+        version: Option<i64>,
+        /// Undo every applied migration.
+        #[arg(long)]
+        all: bool,
+        /// Do not ask for confirmation of --all.
+        #[arg(long, short)]
+        yes: bool,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Show each migration as applied, pending, interrupted, modified or missing.
+    ///
+    /// Exits 2 when something is pending or interrupted.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Generate {
+    /// A new migration file: lariat/migrate/<UTC YYYYMMDDHHMMSS>_<NAME>.toml.
+    Migration {
+        /// snake_case name, e.g. user_created.
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum GraphFormat {
+    /// Graphviz DOT.
+    Dot,
+    /// Mermaid flowchart.
+    Mermaid,
+}
+
+/// Options of `migrate` and `rollback`.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Print the AWS calls that would be made; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// How long to wait for another migrate/rollback to finish.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    lock_timeout: Duration,
+    /// AWS operations in flight at once.
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    concurrency: u16,
+    /// Go on although an applied migration file was edited.
+    #[arg(long)]
+    allow_modified: bool,
+    /// Go on although an applied migration file is missing.
+    #[arg(long)]
+    allow_missing: bool,
+}
+
+impl RunArgs {
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            checks: Checks {
+                allow_modified: self.allow_modified,
+                allow_missing: self.allow_missing,
+            },
+            lock_timeout: self.lock_timeout,
+            apply: ApplyOptions {
+                concurrency: usize::from(self.concurrency),
+            },
+        }
+    }
+}
+
+/// `500ms`, `30s`, `5m`, or plain seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 30s, 500ms or 5m"))?;
+    match unit {
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("unknown unit in `{text}`: use ms, s, m or h")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return exit_code(code);
+        }
+    };
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit_code(exit::FAILURE);
+        }
+    };
+    let code = runtime.block_on(run(cli)).unwrap_or_else(|e| report(&e));
+    exit_code(code)
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = std::env::var("LARIAT_LOG")
+        .unwrap_or_else(|_| format!("{default},aws_config=warn,aws_smithy_runtime=warn,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// Prints an error and picks its exit code.
+fn report(err: &anyhow::Error) -> i32 {
+    match err.downcast_ref::<Error>() {
+        Some(Error::Invalid(diagnostics)) => {
+            eprintln!("{diagnostics}");
+            exit::INVALID
+        }
+        Some(e) => {
+            eprintln!("error: {e}");
+            match e {
+                Error::Config(_) => exit::INVALID,
+                Error::Plan(lariat::plan::PlanError::UnknownVersion(_)) => exit::USAGE,
+                Error::Plan(_) => exit::REFUSED,
+                Error::Store(StoreError::LockTimeout { .. }) => exit::LOCKED,
+                Error::Apply(e)
+                    if matches!(**e, lariat::executor::ApplyError::Interrupted { .. }) =>
+                {
+                    exit::INTERRUPTED
+                }
+                _ => exit::FAILURE,
+            }
+        }
+        None => {
+            eprintln!("error: {err:#}");
+            exit::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let config = cli.config.load()?;
+    let mut out = io::stdout().lock();
+    match cli.command {
+        Command::Generate(Generate::Migration { name }) => {
+            let path = lariat::generate::generate_migration(
+                &config.migrations,
+                &name,
+                chrono::Utc::now(),
+            )?;
+            writeln!(out, "created {}", path.display())?;
+            Ok(exit::OK)
+        }
+        Command::Validate => {
+            let migrator = Migrator::load(config)?;
+            print_warnings(&migrator);
+            let count = migrator.project.migrations.len();
+            let operations: usize = migrator.project.migrations.iter().map(|m| m.up.len()).sum();
+            writeln!(out, "{count} migrations, {operations} operations: valid")?;
+            Ok(exit::OK)
+        }
+        Command::Graph { at, format } => {
+            let migrator = Migrator::load(config)?;
+            if let Some(v) = at {
+                if migrator.project.get(v).is_none() {
+                    return Err(Error::Plan(lariat::plan::PlanError::UnknownVersion(v)).into());
+                }
+            }
+            let format = match format {
+                GraphFormat::Dot => graph::Format::Dot,
+                GraphFormat::Mermaid => graph::Format::Mermaid,
+            };
+            write!(
+                out,
+                "{}",
+                graph::render(&migrator.project.topology_at(at), format)
+            )?;
+            Ok(exit::OK)
+        }
+        Command::Status { json } => {
+            let migrator = Migrator::load(config)?;
+            let statuses = migrator.status().await?;
+            if json {
+                serde_json::to_writer_pretty(&mut out, &statuses)?;
+                writeln!(out)?;
+            } else {
+                print_status(&mut out, &statuses)?;
+            }
+            let open = statuses.iter().any(|s| {
+                matches!(
+                    s.state,
+                    State::Pending | State::Interrupted | State::InterruptedRollback
+                )
+            });
+            Ok(if open { exit::DIFFERENCES } else { exit::OK })
+        }
+        Command::Migrate { to, run } => {
+            let migrator = Migrator::load(config)?;
+            print_warnings(&migrator);
+            if run.dry_run {
+                let plan = migrator.plan_migrate(to, run.options().checks).await?;
+                return print_dry_run(&mut out, &migrator, &plan, "apply").await;
+            }
+            let report = migrator
+                .migrate(to, run.options(), &progress("applied"))
+                .await?;
+            summary(
+                &mut out,
+                "applied",
+                report.versions.len(),
+                "everything is up to date",
+            )?;
+            Ok(exit::OK)
+        }
+        Command::Rollback {
+            version,
+            all,
+            yes,
+            run,
+        } => {
+            let migrator = Migrator::load(config)?;
+            let target = match (version, all) {
+                (Some(v), _) => RollbackTarget::To(v),
+                (None, true) => RollbackTarget::To(0),
+                (None, false) => RollbackTarget::Last,
+            };
+            if run.dry_run {
+                let plan = migrator.plan_rollback(target, run.options().checks).await?;
+                return print_dry_run(&mut out, &migrator, &plan, "undo").await;
+            }
+            if all && !yes && !confirm(&migrator)? {
+                eprintln!("not rolled back: pass --yes to confirm undoing every migration");
+                return Ok(exit::REFUSED);
+            }
+            let report = migrator
+                .rollback(target, run.options(), &progress("undone"))
+                .await?;
+            summary(
+                &mut out,
+                "undone",
+                report.versions.len(),
+                "nothing to roll back",
+            )?;
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn print_warnings(migrator: &Migrator) {
+    for warning in migrator.project.warnings.warnings() {
+        eprintln!("{warning}\n");
+    }
+}
+
+/// Asks on the terminal before `rollback --all`; without a terminal the answer is no.
+fn confirm(migrator: &Migrator) -> anyhow::Result<bool> {
+    if !io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    let instance = migrator.config.instance.as_deref().unwrap_or("?");
+    eprint!(
+        "Undo every applied migration of instance `{instance}`, deleting what they created? [y/N] "
+    );
+    io::stderr().flush()?;
+    let mut answer = String::new();
+    io::stdin()
+        .read_line(&mut answer)
+        .context("reading the answer")?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+fn progress(verb: &'static str) -> impl Fn(Event) + Sync {
+    move |event| {
+        if let Event::Finished {
+            version,
+            name,
+            operations,
+            elapsed,
+        } = event
+        {
+            println!(
+                "  {verb:>8} {version} {name} ({operations} operations, {:.2}s)",
+                elapsed.as_secs_f64()
+            );
+        }
+    }
+}
+
+fn summary(out: &mut impl Write, verb: &str, count: usize, nothing: &str) -> io::Result<()> {
+    match count {
+        0 => writeln!(out, "{nothing}"),
+        1 => writeln!(out, "{verb} 1 migration"),
+        n => writeln!(out, "{verb} {n} migrations"),
+    }
+}
+
+async fn print_dry_run(
+    out: &mut impl Write,
+    migrator: &Migrator,
+    plan: &lariat::plan::Plan,
+    verb: &str,
+) -> anyhow::Result<i32> {
+    let steps = migrator.dry_run(plan).await?;
+    if steps.is_empty() {
+        writeln!(out, "dry run: nothing to {verb}")?;
+        return Ok(exit::OK);
+    }
+    writeln!(
+        out,
+        "dry run: would {verb} {} migration(s); nothing is changed",
+        steps.len()
+    )?;
+    for (version, name, calls) in steps {
+        writeln!(out, "\n{version} {name}")?;
+        for call in calls {
+            writeln!(out, "  {call}")?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn print_status(out: &mut impl Write, statuses: &[lariat::plan::Status]) -> io::Result<()> {
+    if statuses.is_empty() {
+        return writeln!(out, "no migrations");
+    }
+    let name_width = statuses
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    writeln!(
+        out,
+        "{:<14}  {:<name_width$}  {:<20}  APPLIED AT",
+        "VERSION", "NAME", "STATE"
+    )?;
+    for s in statuses {
+        writeln!(
+            out,
+            "{:<14}  {:<name_width$}  {:<20}  {}",
+            s.version,
+            s.name,
+            s.state.to_string(),
+            s.applied_at.as_deref().unwrap_or("-")
+        )?;
+    }
+    let count = |state: State| statuses.iter().filter(|s| s.state == state).count();
+    writeln!(
+        out,
+        "\n{} applied, {} pending, {} interrupted, {} modified, {} missing",
+        count(State::Applied),
+        count(State::Pending),
+        count(State::Interrupted) + count(State::InterruptedRollback),
+        count(State::Modified),
+        count(State::Missing)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,512 @@
+//! Sending one planned [`Call`], idempotently: create-if-absent, delete-if-present,
+//! subscribe-if-absent, attributes set to the declared values.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use aws_sdk_sns::types::Tag;
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use super::{Aws, AwsError};
+use crate::plan::{self, Attributes, Call};
+use crate::topology::{Endpoint, Tags};
+
+/// How long lariat keeps retrying a queue that AWS says was deleted less than 60 s ago.
+const QUEUE_RECREATE_WAIT: Duration = Duration::from_secs(75);
+
+/// One attribute of an existing queue that differs from the declaration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeDifference {
+    /// AWS attribute name.
+    pub attribute: String,
+    /// What the migrations declare.
+    pub declared: String,
+    /// What the queue has (empty when unset).
+    pub actual: String,
+}
+
+impl fmt::Display for AttributeDifference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: declared {}, found {}",
+            self.attribute,
+            self.declared,
+            if self.actual.is_empty() {
+                "(unset)"
+            } else {
+                &self.actual
+            }
+        )
+    }
+}
+
+fn is_code(err: &AwsError, codes: &[&str]) -> bool {
+    err.code()
+        .is_some_and(|c| codes.iter().any(|want| c == *want || c.ends_with(want)))
+}
+
+impl Aws {
+    /// Sends one call. Safe to repeat: a call whose effect is already there succeeds.
+    pub async fn execute(&self, call: &Call) -> Result<(), AwsError> {
+        match call {
+            Call::CreateTopic {
+                name,
+                attributes,
+                tags,
+            } => self.create_topic(name, attributes, tags).await,
+            Call::DeleteTopic { name } => self.delete_topic(name).await,
+            Call::SetTopicAttribute { topic, key, value } => {
+                self.sns
+                    .set_topic_attributes()
+                    .topic_arn(self.arns.topic(topic))
+                    .attribute_name(key)
+                    .attribute_value(value)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::request("sns:SetTopicAttributes", topic, e))?;
+                Ok(())
+            }
+            Call::TagTopic { topic, tags } => {
+                self.sns
+                    .tag_resource()
+                    .resource_arn(self.arns.topic(topic))
+                    .set_tags(Some(sns_tags(topic, tags)?))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::request("sns:TagResource", topic, e))?;
+                Ok(())
+            }
+            Call::UntagTopic { topic, keys } => {
+                self.sns
+                    .untag_resource()
+                    .resource_arn(self.arns.topic(topic))
+                    .set_tag_keys(Some(keys.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::request("sns:UntagResource", topic, e))?;
+                Ok(())
+            }
+            Call::CreateQueue {
+                name,
+                attributes,
+                tags,
+                tolerated,
+            } => self.create_queue(name, attributes, tags, tolerated).await,
+            Call::DeleteQueue { name } => self.delete_queue(name).await,
+            Call::SetQueueAttributes { queue, attributes } => {
+                self.set_queue_attributes(queue, attributes).await
+            }
+            Call::TagQueue { queue, tags } => {
+                self.sqs
+                    .tag_queue()
+                    .queue_url(self.queue_url(queue))
+                    .set_tags(Some(tags.clone().into_iter().collect()))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::request("sqs:TagQueue", queue, e))?;
+                Ok(())
+            }
+            Call::UntagQueue { queue, keys } => {
+                self.sqs
+                    .untag_queue()
+                    .queue_url(self.queue_url(queue))
+                    .set_tag_keys(Some(keys.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::request("sqs:UntagQueue", queue, e))?;
+                Ok(())
+            }
+            Call::AllowTopic { queue, topic } => self.update_policy(queue, topic, true).await,
+            Call::RevokeTopic { queue, topic } => self.update_policy(queue, topic, false).await,
+            Call::Subscribe {
+                topic,
+                endpoint,
+                attributes,
+            } => self.subscribe(topic, endpoint, attributes).await,
+            Call::Unsubscribe { topic, endpoint } => {
+                if let Some(arn) = self.find_subscription(topic, endpoint).await? {
+                    self.sns
+                        .unsubscribe()
+                        .subscription_arn(&arn)
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::request("sns:Unsubscribe", arn.as_str(), e))?;
+                }
+                Ok(())
+            }
+            Call::SetSubscriptionAttribute {
+                topic,
+                endpoint,
+                key,
+                value,
+            } => {
+                let resource = format!("{topic} -> {}", endpoint.name());
+                let arn = self.find_subscription(topic, endpoint).await?.ok_or_else(|| AwsError::Request {
+                    action: "sns:SetSubscriptionAttributes",
+                    resource: resource.clone(),
+                    code: Some("NotFound".into()),
+                    message: "the subscription does not exist; run `lariat drift` to compare the account with the files".into(),
+                })?;
+                self.sns
+                    .set_subscription_attributes()
+                    .subscription_arn(arn)
+                    .attribute_name(key)
+                    .attribute_value(value)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::request("sns:SetSubscriptionAttributes", resource, e))?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn create_topic(
+        &self,
+        name: &str,
+        attributes: &Attributes,
+        tags: &Tags,
+    ) -> Result<(), AwsError> {
+        self.sns
+            .create_topic()
+            .name(name)
+            .set_attributes(Some(attributes.clone().into_iter().collect()))
+            .set_tags(Some(sns_tags(name, tags)?))
+            .send()
+            .await
+            .map_err(|e| AwsError::request("sns:CreateTopic", name, e))?;
+        Ok(())
+    }
+
+    async fn delete_topic(&self, name: &str) -> Result<(), AwsError> {
+        let result = self
+            .sns
+            .delete_topic()
+            .topic_arn(self.arns.topic(name))
+            .send()
+            .await;
+        match result.map_err(|e| AwsError::request("sns:DeleteTopic", name, e)) {
+            Err(e) if !is_code(&e, &["NotFound"]) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    async fn create_queue(
+        &self,
+        name: &str,
+        attributes: &Attributes,
+        tags: &Tags,
+        tolerated: &[Attributes],
+    ) -> Result<(), AwsError> {
+        let deadline = tokio::time::Instant::now() + QUEUE_RECREATE_WAIT;
+        loop {
+            let result = self
+                .sqs
+                .create_queue()
+                .queue_name(name)
+                .set_attributes(Some(sqs_attributes(attributes)))
+                .set_tags(Some(tags.clone().into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| AwsError::request("sqs:CreateQueue", name, e));
+            match result {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if is_code(&e, &["QueueDeletedRecently"])
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tracing::info!(
+                        queue = name,
+                        "AWS asks to wait 60 s before re-creating a deleted queue; retrying"
+                    );
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+                Err(e) if is_code(&e, &["QueueAlreadyExists", "QueueNameExists"]) => {
+                    return self.check_existing_queue(name, attributes, tolerated).await
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A queue of this name exists with other attributes: fine when every difference is a value
+    /// a later step of this run sets (a re-run after a crash), an error naming them otherwise.
+    async fn check_existing_queue(
+        &self,
+        name: &str,
+        declared: &Attributes,
+        tolerated: &[Attributes],
+    ) -> Result<(), AwsError> {
+        let actual = self.queue_attributes(name, QueueAttributeName::All).await?;
+        let differences: Vec<AttributeDifference> = declared
+            .iter()
+            .filter(|(key, value)| {
+                !attribute_matches(key, value, actual.get(*key).map(String::as_str))
+            })
+            .filter(|(key, _)| {
+                let found = actual.get(*key).map(String::as_str);
+                !tolerated.iter().any(|later| {
+                    later
+                        .get(*key)
+                        .is_some_and(|v| attribute_matches(key, v, found))
+                })
+            })
+            .map(|(key, value)| AttributeDifference {
+                attribute: key.clone(),
+                declared: value.clone(),
+                actual: actual.get(key).cloned().unwrap_or_default(),
+            })
+            .collect();
+        if differences.is_empty() {
+            return Ok(());
+        }
+        Err(AwsError::QueueDiffers {
+            queue: name.to_owned(),
+            differences,
+        })
+    }
+
+    async fn queue_attributes(
+        &self,
+        name: &str,
+        which: QueueAttributeName,
+    ) -> Result<HashMap<String, String>, AwsError> {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(self.queue_url(name))
+            .attribute_names(which)
+            .send()
+            .await
+            .map_err(|e| AwsError::request("sqs:GetQueueAttributes", name, e))?;
+        Ok(out
+            .attributes()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn set_queue_attributes(
+        &self,
+        name: &str,
+        attributes: &Attributes,
+    ) -> Result<(), AwsError> {
+        self.sqs
+            .set_queue_attributes()
+            .queue_url(self.queue_url(name))
+            .set_attributes(Some(sqs_attributes(attributes)))
+            .send()
+            .await
+            .map_err(|e| AwsError::request("sqs:SetQueueAttributes", name, e))?;
+        Ok(())
+    }
+
+    async fn delete_queue(&self, name: &str) -> Result<(), AwsError> {
+        let result = self
+            .sqs
+            .delete_queue()
+            .queue_url(self.queue_url(name))
+            .send()
+            .await;
+        match result.map_err(|e| AwsError::request("sqs:DeleteQueue", name, e)) {
+            Err(e) if !is_code(&e, &["NonExistentQueue", "QueueDoesNotExist"]) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Adds (`allow`) or removes the statement letting `topic` send to `queue`; one read, and
+    /// one write only when the policy changes.
+    async fn update_policy(&self, queue: &str, topic: &str, allow: bool) -> Result<(), AwsError> {
+        let current = match self
+            .queue_attributes(queue, QueueAttributeName::Policy)
+            .await
+        {
+            Ok(attrs) => attrs.get("Policy").cloned(),
+            // revoking on a queue that is gone has nothing left to do
+            Err(e) if !allow && is_code(&e, &["NonExistentQueue", "QueueDoesNotExist"]) => {
+                return Ok(())
+            }
+            Err(e) => return Err(e),
+        };
+        let (queue_arn, topic_arn) = (self.arns.queue(queue), self.arns.topic(topic));
+        let updated = if allow {
+            plan::policy_with_topic(current.as_deref(), &queue_arn, &topic_arn)
+        } else {
+            plan::policy_without_topic(current.as_deref(), &queue_arn, &topic_arn)
+        }
+        .map_err(|e| AwsError::BadPolicy {
+            queue: queue.to_owned(),
+            message: e.to_string(),
+        })?;
+        let Some(policy) = updated else { return Ok(()) };
+        self.set_queue_attributes(queue, &[("Policy".to_owned(), policy)].into())
+            .await
+    }
+
+    async fn subscribe(
+        &self,
+        topic: &str,
+        endpoint: &Endpoint,
+        attributes: &Attributes,
+    ) -> Result<(), AwsError> {
+        let resource = format!("{topic} -> {}", endpoint.name());
+        let result = self
+            .sns
+            .subscribe()
+            .topic_arn(self.arns.topic(topic))
+            .protocol(plan::protocol(endpoint))
+            .endpoint(self.arns.endpoint(endpoint))
+            .set_attributes(Some(attributes.clone().into_iter().collect()))
+            .return_subscription_arn(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::request("sns:Subscribe", resource, e));
+        match result {
+            Ok(_) => Ok(()),
+            // AWS refuses to subscribe again with other attributes; converge them instead
+            Err(e)
+                if is_code(&e, &["InvalidParameter"])
+                    && e.to_string().contains("already exists") =>
+            {
+                let Some(arn) = self.find_subscription(topic, endpoint).await? else {
+                    return Err(e);
+                };
+                for (key, value) in attributes {
+                    self.sns
+                        .set_subscription_attributes()
+                        .subscription_arn(&arn)
+                        .attribute_name(key)
+                        .attribute_value(value)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            AwsError::request("sns:SetSubscriptionAttributes", arn.as_str(), e)
+                        })?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The ARN of the subscription from `topic` to `endpoint`, if there is one. Reads the
+    /// topic's subscriptions only, never every subscription of the account.
+    pub async fn find_subscription(
+        &self,
+        topic: &str,
+        endpoint: &Endpoint,
+    ) -> Result<Option<String>, AwsError> {
+        let endpoint_arn = self.arns.endpoint(endpoint);
+        let protocol = plan::protocol(endpoint);
+        let mut token = None;
+        loop {
+            let page = match self
+                .sns
+                .list_subscriptions_by_topic()
+                .topic_arn(self.arns.topic(topic))
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| AwsError::request("sns:ListSubscriptionsByTopic", topic, e))
+            {
+                Ok(page) => page,
+                Err(e) if is_code(&e, &["NotFound"]) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let found = page.subscriptions().iter().find(|s| {
+                s.endpoint() == Some(endpoint_arn.as_str()) && s.protocol() == Some(protocol)
+            });
+            if let Some(arn) = found.and_then(|s| s.subscription_arn()) {
+                if arn != "PendingConfirmation" {
+                    return Ok(Some(arn.to_owned()));
+                }
+            }
+            match page.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => return Ok(None),
+            }
+        }
+    }
+}
+
+/// JSON attribute values compare as JSON (AWS may reorder keys or change number formatting).
+fn attribute_matches(key: &str, declared: &str, actual: Option<&str>) -> bool {
+    let Some(actual) = actual else {
+        return declared.is_empty();
+    };
+    if declared == actual {
+        return true;
+    }
+    if key.ends_with("Policy") {
+        let parse = |s: &str| {
+            serde_json::from_str::<serde_json::Value>(s)
+                .ok()
+                .map(normalize_json)
+        };
+        return parse(declared).is_some() && parse(declared) == parse(actual);
+    }
+    false
+}
+
+/// Numbers written as strings (`"maxReceiveCount":"5"`) compare equal to numbers.
+fn normalize_json(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::String(s) => match s.parse::<i64>() {
+            Ok(n) => n.into(),
+            Err(_) => serde_json::Value::String(s),
+        },
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .map(|(k, v)| (k, normalize_json(v)))
+            .collect(),
+        serde_json::Value::Array(list) => list.into_iter().map(normalize_json).collect(),
+        other => other,
+    }
+}
+
+fn sqs_attributes(attributes: &Attributes) -> HashMap<QueueAttributeName, String> {
+    attributes
+        .iter()
+        .map(|(k, v)| (QueueAttributeName::from(k.as_str()), v.clone()))
+        .collect()
+}
+
+fn sns_tags(resource: &str, tags: &Tags) -> Result<Vec<Tag>, AwsError> {
+    tags.iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| AwsError::Request {
+                    action: "sns:TagResource",
+                    resource: resource.to_owned(),
+                    code: None,
+                    message: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_compare_as_json() {
+        let declared = r#"{"deadLetterTargetArn":"arn:x","maxReceiveCount":5}"#;
+        let actual = r#"{"maxReceiveCount":"5","deadLetterTargetArn":"arn:x"}"#;
+        assert!(attribute_matches("RedrivePolicy", declared, Some(actual)));
+        assert!(!attribute_matches(
+            "RedrivePolicy",
+            declared,
+            Some(r#"{"maxReceiveCount":6,"deadLetterTargetArn":"arn:x"}"#)
+        ));
+        assert!(!attribute_matches("VisibilityTimeout", "30", Some("60")));
+        assert!(attribute_matches("KmsMasterKeyId", "", None));
+    }
+}

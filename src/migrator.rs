@@ -1,0 +1,201 @@
+//! The library's front door for migrations: load and validate the folder, then `status`,
+//! `migrate` and `rollback` against AWS and the version store, holding the applier lock.
+
+use std::time::Duration;
+
+use crate::aws::{Aws, AwsError};
+use crate::config::{Config, ConfigError};
+use crate::diagnostic::Diagnostics;
+use crate::executor::{self, ApplyError, ApplyOptions, Event, Report};
+use crate::plan::{self, Call, Checks, Plan, PlanError, RollbackTarget, Status};
+use crate::store::{self, StoreError, VersionStore};
+use crate::topology::{load_project, Project};
+
+/// Anything that stops a lariat command.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is incomplete or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The migration files do not validate.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    /// The files and the version table disagree.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The version store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// AWS failed before anything was applied.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// A run stopped midway.
+    #[error(transparent)]
+    Apply(Box<ApplyError>),
+}
+
+impl From<ApplyError> for Error {
+    fn from(e: ApplyError) -> Self {
+        Error::Apply(Box::new(e))
+    }
+}
+
+/// Options of `migrate` and `rollback`.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Safety checks to relax.
+    pub checks: Checks,
+    /// How long to wait for another applier to finish.
+    pub lock_timeout: Duration,
+    /// Concurrency.
+    pub apply: ApplyOptions,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            checks: Checks::default(),
+            lock_timeout: Duration::from_secs(60),
+            apply: ApplyOptions::default(),
+        }
+    }
+}
+
+/// What `migrate --dry-run` and `rollback --dry-run` would do: per version, its calls.
+pub type DryRun = Vec<(i64, String, Vec<Call>)>;
+
+/// A validated migrations folder with its configuration.
+#[derive(Debug)]
+pub struct Migrator {
+    /// The configuration.
+    pub config: Config,
+    /// Every migration, checked.
+    pub project: Project,
+}
+
+impl Migrator {
+    /// Reads and validates every migration; fails with all diagnostics at once.
+    pub fn load(config: Config) -> Result<Migrator, Error> {
+        let defaults = config.naming()?;
+        let project = load_project(&config.migrations, &defaults).map_err(Error::Invalid)?;
+        Ok(Migrator { config, project })
+    }
+
+    /// Connects to the version store and makes sure its table exists.
+    pub async fn store(&self) -> Result<Box<dyn VersionStore>, Error> {
+        let store =
+            store::connect(&self.config.database_url(), &self.config.versions_table).await?;
+        store.ensure_table().await?;
+        Ok(store)
+    }
+
+    /// Connects to AWS.
+    pub async fn aws(&self) -> Result<Aws, Error> {
+        Ok(Aws::connect(&self.config.aws).await?)
+    }
+
+    /// Every file and applied version, merged.
+    pub async fn status(&self) -> Result<Vec<Status>, Error> {
+        let store = self.store().await?;
+        let applied = store.list().await;
+        store.close().await;
+        Ok(plan::status(&self.project, &applied?))
+    }
+
+    /// Applies pending migrations up to `target` (all when `None`).
+    pub async fn migrate(
+        &self,
+        target: Option<i64>,
+        options: RunOptions,
+        on_event: &(dyn Fn(Event) + Sync),
+    ) -> Result<Report, Error> {
+        self.run_locked(options, on_event, |applied| {
+            plan::plan_migrate(&self.project, applied, target, options.checks)
+        })
+        .await
+    }
+
+    /// Undoes applied migrations.
+    pub async fn rollback(
+        &self,
+        target: RollbackTarget,
+        options: RunOptions,
+        on_event: &(dyn Fn(Event) + Sync),
+    ) -> Result<Report, Error> {
+        self.run_locked(options, on_event, |applied| {
+            plan::plan_rollback(&self.project, applied, target, options.checks)
+        })
+        .await
+    }
+
+    /// The migrate plan, without applying it.
+    pub async fn plan_migrate(&self, target: Option<i64>, checks: Checks) -> Result<Plan, Error> {
+        let applied = self.applied().await?;
+        Ok(plan::plan_migrate(&self.project, &applied, target, checks)?)
+    }
+
+    /// The rollback plan, without applying it.
+    pub async fn plan_rollback(
+        &self,
+        target: RollbackTarget,
+        checks: Checks,
+    ) -> Result<Plan, Error> {
+        let applied = self.applied().await?;
+        Ok(plan::plan_rollback(
+            &self.project,
+            &applied,
+            target,
+            checks,
+        )?)
+    }
+
+    /// The AWS calls a plan would make (asks AWS for the account id only when it is not
+    /// configured).
+    pub async fn dry_run(&self, plan: &Plan) -> Result<DryRun, Error> {
+        let arns = match &self.config.aws.account_id {
+            Some(account_id) => plan::Arns {
+                region: self
+                    .config
+                    .aws
+                    .region
+                    .clone()
+                    .unwrap_or_else(|| "REGION".into()),
+                account_id: account_id.clone(),
+            },
+            None => self.aws().await?.arns().clone(),
+        };
+        Ok(executor::dry_run(plan, &arns))
+    }
+
+    async fn applied(&self) -> Result<Vec<store::AppliedVersion>, Error> {
+        let store = self.store().await?;
+        let applied = store.list().await;
+        store.close().await;
+        Ok(applied?)
+    }
+
+    /// Plans from the version table and runs the plan, holding the applier lock; the lock is
+    /// released on every path.
+    async fn run_locked(
+        &self,
+        options: RunOptions,
+        on_event: &(dyn Fn(Event) + Sync),
+        make_plan: impl FnOnce(&[store::AppliedVersion]) -> Result<Plan, PlanError>,
+    ) -> Result<Report, Error> {
+        let aws = self.aws().await?;
+        let store = self.store().await?;
+        store.lock(options.lock_timeout).await?;
+        let result: Result<Report, Error> = async {
+            let applied = store.list().await?;
+            let plan = make_plan(&applied)?;
+            Ok(executor::run(&plan, &aws, store.as_ref(), options.apply, on_event).await?)
+        }
+        .await;
+        let unlocked = store.unlock().await;
+        store.close().await;
+        let report = result?;
+        unlocked?;
+        Ok(report)
+    }
+}

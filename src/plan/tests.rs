@@ -1,0 +1,332 @@
+use std::fs;
+
+use super::*;
+use crate::naming::NamingDefaults;
+use crate::topology::load_project;
+
+const V1: &str = r#"
+[[create_topic]]
+type = "user_created"
+
+[[create_queue]]
+type = "user_created"
+dest = "dead"
+
+[[create_queue]]
+type = "user_created"
+dest = "mailer"
+visibility_timeout = 60
+dead_letter_queue = { type = "user_created", dest = "dead" }
+max_receive_count = 4
+
+[[subscribe]]
+topic = { type = "user_created" }
+queue = { type = "user_created", dest = "mailer" }
+raw_message_delivery = true
+"#;
+
+const V2: &str = r#"
+[[change_queue]]
+type = "user_created"
+dest = "mailer"
+visibility_timeout = 90
+tags = { team = "growth" }
+"#;
+
+fn project() -> (tempfile::TempDir, Project) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(dir.path().join("20240101000000_v1.toml"), V1).expect("write");
+    fs::write(dir.path().join("20240102000000_v2.toml"), V2).expect("write");
+    let defaults = NamingDefaults {
+        instance: "test".into(),
+        publisher: "auth".into(),
+    };
+    let project = load_project(dir.path(), &defaults).expect("valid project");
+    (dir, project)
+}
+
+fn row(project: &Project, version: i64, state: VersionState) -> AppliedVersion {
+    let m = project.get(version).expect("migration");
+    AppliedVersion {
+        version,
+        name: m.name.clone(),
+        checksum: m.checksum.clone(),
+        state,
+        applied_at: chrono::Utc::now(),
+        duration_ms: 1,
+    }
+}
+
+fn arns() -> Arns {
+    Arns {
+        region: "us-east-1".into(),
+        account_id: "123456789012".into(),
+    }
+}
+
+#[test]
+fn status_covers_every_state() {
+    let (_dir, p) = project();
+    let mut modified = row(&p, 20240101000000, VersionState::Applied);
+    modified.checksum = "0".repeat(64);
+    let missing = AppliedVersion {
+        version: 20230101000000,
+        name: "gone".into(),
+        ..modified.clone()
+    };
+    let states: Vec<State> = status(&p, &[modified, missing])
+        .iter()
+        .map(|s| s.state)
+        .collect();
+    assert_eq!(states, [State::Missing, State::Modified, State::Pending]);
+
+    let interrupted = row(&p, 20240101000000, VersionState::Applying);
+    assert_eq!(status(&p, &[interrupted])[0].state, State::Interrupted);
+}
+
+#[test]
+fn migrate_plans_pending_and_interrupted_in_order() {
+    let (_dir, p) = project();
+    let plan = plan_migrate(&p, &[], None, Checks::default()).expect("plan");
+    assert_eq!(
+        plan.steps.iter().map(|s| s.version).collect::<Vec<_>>(),
+        [20240101000000, 20240102000000]
+    );
+
+    let plan = plan_migrate(&p, &[], Some(20240101000000), Checks::default()).expect("plan");
+    assert_eq!(plan.steps.len(), 1);
+
+    let interrupted = row(&p, 20240101000000, VersionState::Applying);
+    let plan = plan_migrate(&p, &[interrupted], None, Checks::default()).expect("plan");
+    assert_eq!(plan.steps.len(), 2, "the interrupted migration runs again");
+
+    let applied = row(&p, 20240101000000, VersionState::Applied);
+    let plan = plan_migrate(&p, &[applied], None, Checks::default()).expect("plan");
+    assert_eq!(
+        plan.steps.iter().map(|s| s.version).collect::<Vec<_>>(),
+        [20240102000000]
+    );
+}
+
+#[test]
+fn migrate_refuses_modified_missing_and_out_of_order() {
+    let (_dir, p) = project();
+    let mut modified = row(&p, 20240101000000, VersionState::Applied);
+    modified.checksum = "0".repeat(64);
+    let err = plan_migrate(&p, &[modified.clone()], None, Checks::default()).unwrap_err();
+    assert!(matches!(
+        err,
+        PlanError::Modified {
+            version: 20240101000000,
+            ..
+        }
+    ));
+    assert!(err.to_string().contains("20240101000000_v1.toml"), "{err}");
+    let allowed = Checks {
+        allow_modified: true,
+        ..Checks::default()
+    };
+    assert!(plan_migrate(&p, &[modified], None, allowed).is_ok());
+
+    let missing = AppliedVersion {
+        version: 20230101000000,
+        name: "gone".into(),
+        ..row(&p, 20240101000000, VersionState::Applied)
+    };
+    let err = plan_migrate(&p, &[missing], None, Checks::default()).unwrap_err();
+    assert!(matches!(err, PlanError::Missing { .. }), "{err}");
+
+    let newer = row(&p, 20240102000000, VersionState::Applied);
+    let err = plan_migrate(&p, &[newer], None, Checks::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("rename it to 20240102000001_v1.toml"),
+        "{err}"
+    );
+
+    let err = plan_migrate(&p, &[], Some(42), Checks::default()).unwrap_err();
+    assert_eq!(err, PlanError::UnknownVersion(42));
+}
+
+#[test]
+fn rollback_targets() {
+    let (_dir, p) = project();
+    let applied = [
+        row(&p, 20240101000000, VersionState::Applied),
+        row(&p, 20240102000000, VersionState::Applied),
+    ];
+    let versions = |t| -> Vec<i64> {
+        plan_rollback(&p, &applied, t, Checks::default())
+            .expect("plan")
+            .steps
+            .iter()
+            .map(|s| s.version)
+            .collect()
+    };
+    assert_eq!(versions(RollbackTarget::Last), [20240102000000]);
+    assert_eq!(
+        versions(RollbackTarget::To(20240101000000)),
+        [20240102000000],
+        "the target stays applied"
+    );
+    assert_eq!(
+        versions(RollbackTarget::To(0)),
+        [20240102000000, 20240101000000],
+        "newest first"
+    );
+}
+
+#[test]
+fn rollback_finishes_an_interrupted_rollback_first() {
+    let (_dir, p) = project();
+    let applied = [
+        row(&p, 20240101000000, VersionState::RollingBack),
+        row(&p, 20240102000000, VersionState::Applied),
+    ];
+    let plan = plan_rollback(&p, &applied, RollbackTarget::Last, Checks::default()).expect("plan");
+    assert_eq!(plan.steps[0].version, 20240101000000);
+}
+
+#[test]
+fn calls_for_a_migration() {
+    let (_dir, p) = project();
+    let plan = plan_migrate(&p, &[], None, Checks::default()).expect("plan");
+    let lines: Vec<String> = plan_calls(&plan, &arns())[0]
+        .iter()
+        .flatten()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    assert!(lines[0].starts_with("sns:CreateTopic test-event-fanout-auth-user_created Tags: fifo=false instance=test kind=event managed_by=lariat publisher=auth standard=true type=user_created"), "{}", lines[0]);
+    assert!(lines[2].contains(r#"RedrivePolicy={"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:test-event-queue-auth-user_created-dead","maxReceiveCount":4}"#), "{}", lines[2]);
+    assert!(
+        lines[3]
+            .starts_with("sqs:GetQueueAttributes test-event-queue-auth-user_created-mailer Policy"),
+        "{}",
+        lines[3]
+    );
+    assert_eq!(lines[4], "sns:Subscribe test-event-fanout-auth-user_created -> sqs test-event-queue-auth-user_created-mailer RawMessageDelivery=true");
+}
+
+#[test]
+fn a_created_queue_tolerates_what_later_steps_set() {
+    let (_dir, p) = project();
+    let plan = plan_migrate(&p, &[], None, Checks::default()).expect("plan");
+    let calls = plan_calls(&plan, &arns());
+    let Call::CreateQueue { tolerated, .. } = &calls[0][2][0] else {
+        panic!("create queue")
+    };
+    assert_eq!(tolerated.len(), 1);
+    assert_eq!(tolerated[0]["VisibilityTimeout"], "90");
+}
+
+#[test]
+fn change_and_its_inverse() {
+    let (_dir, p) = project();
+    let m = p.get(20240102000000).expect("v2");
+    let up: Vec<String> = calls(&m.up[0], &arns())
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        up,
+        [
+            "sqs:SetQueueAttributes test-event-queue-auth-user_created-mailer VisibilityTimeout=90",
+            "sqs:TagQueue test-event-queue-auth-user_created-mailer team=growth",
+        ]
+    );
+    let down: Vec<String> = calls(&m.down[0], &arns())
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        down,
+        [
+            "sqs:SetQueueAttributes test-event-queue-auth-user_created-mailer VisibilityTimeout=60",
+            "sqs:UntagQueue test-event-queue-auth-user_created-mailer team",
+        ]
+    );
+}
+
+#[test]
+fn unset_attributes_return_to_aws_defaults() {
+    let before: Attributes = [
+        ("VisibilityTimeout".to_owned(), "60".to_owned()),
+        ("RedrivePolicy".to_owned(), "{}".to_owned()),
+    ]
+    .into();
+    let out = changed(&before, &Attributes::new(), queue_default);
+    assert_eq!(out["VisibilityTimeout"], "30");
+    assert_eq!(out["RedrivePolicy"], "");
+}
+
+#[test]
+fn queue_policy_statements_merge_and_go() {
+    let q = "arn:aws:sqs:us-east-1:1:q";
+    let (t1, t2) = ("arn:aws:sns:us-east-1:1:t1", "arn:aws:sns:us-east-1:1:t2");
+    let one = policy_with_topic(None, q, t1).unwrap().expect("changed");
+    assert_eq!(
+        policy_with_topic(Some(&one), q, t1).unwrap(),
+        None,
+        "idempotent"
+    );
+    let two = policy_with_topic(Some(&one), q, t2)
+        .unwrap()
+        .expect("changed");
+    let doc: serde_json::Value = serde_json::from_str(&two).unwrap();
+    assert_eq!(doc["Statement"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        doc["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"],
+        t1
+    );
+
+    let back = policy_without_topic(Some(&two), q, t2)
+        .unwrap()
+        .expect("changed");
+    assert_eq!(back, one);
+    assert_eq!(policy_without_topic(Some(&back), q, t2).unwrap(), None);
+    assert_eq!(
+        policy_without_topic(Some(&back), q, t1).unwrap().as_deref(),
+        Some("")
+    );
+}
+
+#[test]
+fn foreign_policy_statements_are_kept() {
+    let q = "arn:aws:sqs:us-east-1:1:q";
+    let foreign = r#"{"Version":"2012-10-17","Statement":{"Sid":"ops","Effect":"Allow","Principal":"*","Action":"sqs:ReceiveMessage"}}"#;
+    let merged = policy_with_topic(Some(foreign), q, "arn:aws:sns:us-east-1:1:t")
+        .unwrap()
+        .expect("changed");
+    let doc: serde_json::Value = serde_json::from_str(&merged).unwrap();
+    assert_eq!(doc["Statement"][0]["Sid"], "ops");
+    let back = policy_without_topic(Some(&merged), q, "arn:aws:sns:us-east-1:1:t")
+        .unwrap()
+        .expect("changed");
+    let doc: serde_json::Value = serde_json::from_str(&back).unwrap();
+    assert_eq!(doc["Statement"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn resource_tags_follow_the_ruby_gem() {
+    let parsed = naming::parse(
+        ResourceKind::Queue,
+        "test-event-queue-auth-user_created-mailer.fifo",
+    );
+    let tags = resource_tags(&parsed, &Tags::new());
+    let keys: Vec<&str> = tags.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "dest",
+            "fifo",
+            "instance",
+            "kind",
+            "managed_by",
+            "publisher",
+            "standard",
+            "type"
+        ]
+    );
+    assert_eq!(tags["fifo"], "true");
+}
