@@ -1,33 +1,266 @@
-//! Placeholder until the version store lands.
-#![allow(missing_docs)]
+//! The version store: the SQL table that records which migrations are applied.
+//!
+//! One small trait, [`VersionStore`], with one implementation per database in its own file
+//! (SQLite, PostgreSQL, MySQL/MariaDB), chosen by URL in [`connect`]. Besides the rows, a
+//! store owns the applier lock that keeps two `lariat migrate`/`rollback` runs apart. Every
+//! lock is tied to a connection or an open file, so the server or the OS releases it when the
+//! process dies; a killed run never leaves a stale lock behind.
+//!
+//! The table name is the only identifier ever written into SQL text, and only after
+//! [`validate_table_name`]; every value is a bound parameter.
+
+mod mysql;
+mod postgres;
+mod sqlite;
+
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+/// How long a lock attempt sleeps between two polls.
+const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Upper bound on connections per store; the applier needs one at a time.
+const MAX_POOL_CONNECTIONS: u32 = 2;
+
+/// The URL forms [`connect`] accepts, for error messages.
+const SUPPORTED_URLS: &str =
+    "sqlite:<path>, sqlite::memory:, postgres://, postgresql://, mysql://, mariadb://";
+
+/// Where a migration stands in the version table.
+///
+/// Stored as the text `applying`, `applied` or `rolling_back`, so a row left behind by an
+/// interrupted run says which direction to finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VersionState {
+    /// `up` started and has not finished.
     Applying,
+    /// `up` finished.
     Applied,
+    /// `down` started and has not finished.
     RollingBack,
 }
+
+impl VersionState {
+    /// The text stored in the `state` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applying => "applying",
+            Self::Applied => "applied",
+            Self::RollingBack => "rolling_back",
+        }
+    }
+}
+
+impl fmt::Display for VersionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for VersionState {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "applying" => Ok(Self::Applying),
+            "applied" => Ok(Self::Applied),
+            "rolling_back" => Ok(Self::RollingBack),
+            other => Err(StoreError::UnknownState {
+                value: other.to_owned(),
+            }),
+        }
+    }
+}
+
+/// One row of the version table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedVersion {
+    /// Migration version, the number at the start of the file name.
     pub version: i64,
+    /// Migration name, the rest of the file name.
     pub name: String,
+    /// Hex SHA-256 of the migration file when it was applied.
     pub checksum: String,
+    /// Whether the migration is applied or was interrupted midway.
     pub state: VersionState,
-    pub applied_at: chrono::DateTime<chrono::Utc>,
+    /// When the row was first written, then when `up` finished (microsecond precision).
+    pub applied_at: DateTime<Utc>,
+    /// How long `up` took, in milliseconds; 0 until it has finished.
     pub duration_ms: i64,
 }
-#[derive(Debug, thiserror::Error)]
+
+/// What can go wrong with the version store.
 #[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("lock timeout after {waited:?}")]
-    LockTimeout { waited: Duration },
+    /// The table name is not a plain SQL identifier.
+    #[error(
+        "invalid version table name `{name}`: use 1 to 63 ASCII letters, digits or underscores, \
+         not starting with a digit"
+    )]
+    InvalidTableName {
+        /// The rejected name.
+        name: String,
+    },
+
+    /// The database URL has a scheme lariat does not support.
+    #[error("unsupported database url `{url}`: use one of {SUPPORTED_URLS}", url = redact_url(.url))]
+    UnsupportedUrl {
+        /// The URL, with any password already replaced by `***`.
+        url: String,
+    },
+
+    /// The database URL could not be understood.
+    #[error("invalid database url `{url}`: {reason}", url = redact_url(.url))]
+    InvalidUrl {
+        /// The URL, with any password already replaced by `***`.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The directory for a SQLite database file could not be created.
+    #[error("could not create directory `{}` for the sqlite database", .path.display())]
+    CreateDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The database could not be reached.
+    #[error(
+        "could not connect to `{url}`: check the database url and that the server is running",
+        url = redact_url(.url)
+    )]
+    Connect {
+        /// The URL, with any password already replaced by `***`.
+        url: String,
+        /// The driver error.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// A statement against the version table failed.
+    #[error("could not {action} (version table `{table}`)")]
+    Query {
+        /// What was being done, e.g. `record version 3`.
+        action: String,
+        /// The version table.
+        table: String,
+        /// The driver error.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// Another applier holds the lock and did not release it in time.
+    #[error(
+        "timed out after {:.1}s waiting for the migration lock: another `lariat migrate` or \
+         `lariat rollback` is running against this database; retry when it has finished, or \
+         raise --lock-timeout",
+        .waited.as_secs_f64()
+    )]
+    LockTimeout {
+        /// How long lariat waited.
+        waited: Duration,
+    },
+
+    /// The SQLite lock file could not be opened or locked.
+    #[error("could not lock `{}`: check that the directory is writable", .path.display())]
+    LockFile {
+        /// The lock file, `<database file>.lock`.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A state text that is not one of `applying`, `applied`, `rolling_back`.
+    #[error("unknown migration state `{value}`: expected applying, applied or rolling_back")]
+    UnknownState {
+        /// The text found.
+        value: String,
+    },
+
+    /// A row in the version table holds a value lariat cannot read.
+    #[error(
+        "row for version {version} in version table `{table}` is corrupt ({detail}); fix or \
+         delete the row by hand"
+    )]
+    CorruptRow {
+        /// The version of the row.
+        version: i64,
+        /// The version table.
+        table: String,
+        /// What is wrong.
+        detail: String,
+    },
+
+    /// [`VersionStore::mark_applied`] was called for a version that has no row.
+    #[error(
+        "version {version} has no row in version table `{table}`: it must be marked applying first"
+    )]
+    VersionNotFound {
+        /// The version.
+        version: i64,
+        /// The version table.
+        table: String,
+    },
 }
+
+impl StoreError {
+    fn unsupported_url(url: &str) -> Self {
+        Self::UnsupportedUrl {
+            url: redact_url(url),
+        }
+    }
+
+    fn invalid_url(url: &str, reason: impl Into<String>) -> Self {
+        Self::InvalidUrl {
+            url: redact_url(url),
+            reason: reason.into(),
+        }
+    }
+
+    fn connect(url: &str, source: sqlx::Error) -> Self {
+        Self::Connect {
+            url: redact_url(url),
+            source,
+        }
+    }
+}
+
+/// The table of applied migrations in one database, plus the applier lock.
+///
+/// Obtained from [`connect`]. All methods are safe to call from several processes at once;
+/// mutating methods are meant to be called while holding [`VersionStore::lock`].
 #[async_trait::async_trait]
 pub trait VersionStore: Send + Sync {
+    /// Creates the table if it is missing. Idempotent, and safe when two processes race.
     async fn ensure_table(&self) -> Result<(), StoreError>;
+
+    /// Takes the exclusive applier lock, waiting up to `timeout` for another holder.
+    ///
+    /// Fails with [`StoreError::LockTimeout`] when the wait runs out. Calling it again while
+    /// this store already holds the lock succeeds at once. The lock is released by
+    /// [`VersionStore::unlock`], [`VersionStore::close`], dropping the store, or the death of
+    /// the process.
     async fn lock(&self, timeout: Duration) -> Result<(), StoreError>;
+
+    /// Releases the applier lock; does nothing when this store does not hold it.
     async fn unlock(&self) -> Result<(), StoreError>;
+
+    /// All rows, ordered by version.
     async fn list(&self) -> Result<Vec<AppliedVersion>, StoreError>;
+
+    /// Inserts the row for `version`, or updates its name, checksum and state if it exists.
+    ///
+    /// A new row gets `applied_at` = now and `duration_ms` = 0; an existing row keeps both.
     async fn mark(
         &self,
         version: i64,
@@ -35,12 +268,298 @@ pub trait VersionStore: Send + Sync {
         checksum: &str,
         state: VersionState,
     ) -> Result<(), StoreError>;
+
+    /// Sets the row's state to applied, `applied_at` to now and `duration_ms`.
+    ///
+    /// Fails with [`StoreError::VersionNotFound`] when the row does not exist.
     async fn mark_applied(&self, version: i64, duration_ms: i64) -> Result<(), StoreError>;
+
+    /// Deletes the row for `version` (after a completed rollback); no error if it is absent.
     async fn remove(&self, version: i64) -> Result<(), StoreError>;
+
+    /// Releases the lock if held and closes all connections.
     async fn close(&self);
 }
-pub async fn connect(_url: &str, _table: &str) -> Result<Box<dyn VersionStore>, StoreError> {
-    Err(StoreError::LockTimeout {
-        waited: Duration::ZERO,
+
+/// Checks that `name` can be used as the version table name.
+///
+/// It must match `^[A-Za-z_][A-Za-z0-9_]{0,62}$`: it is the only identifier lariat writes into
+/// SQL text, so nothing else is allowed.
+pub fn validate_table_name(name: &str) -> Result<(), StoreError> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if first_ok && rest_ok && name.len() <= 63 {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidTableName {
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// Opens the version store that `url` names, using `table` as the version table.
+///
+/// Accepted URLs:
+/// - `sqlite:<path>` or `sqlite://<path>`: a file, created on first use with its parent
+///   directories, in WAL mode with a busy timeout; the lock is `<path>.lock`.
+/// - `sqlite::memory:`: an in-memory database for tests; no lock is needed.
+/// - `postgres://…` or `postgresql://…`.
+/// - `mysql://…` or `mariadb://…` (the same driver).
+///
+/// Connects eagerly, so a wrong URL or an unreachable server fails here. Does not create the
+/// table; call [`VersionStore::ensure_table`].
+pub async fn connect(url: &str, table: &str) -> Result<Box<dyn VersionStore>, StoreError> {
+    validate_table_name(table)?;
+    let scheme = url
+        .split_once(':')
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("sqlite") => Ok(Box::new(sqlite::SqliteStore::connect(url, table).await?)),
+        Some("postgres" | "postgresql") if url[scheme_len(url)..].starts_with("//") => {
+            Ok(Box::new(postgres::PgStore::connect(url, table).await?))
+        }
+        Some("mysql" | "mariadb") if url[scheme_len(url)..].starts_with("//") => {
+            let rest = &url[scheme_len(url)..];
+            Ok(Box::new(
+                mysql::MySqlStore::connect(url, &format!("mysql:{rest}"), table).await?,
+            ))
+        }
+        _ => Err(StoreError::unsupported_url(url)),
+    }
+}
+
+/// Length of `scheme:` at the start of `url` (0 when there is no colon).
+fn scheme_len(url: &str) -> usize {
+    url.find(':').map_or(0, |i| i + 1)
+}
+
+/// Returns `url` with any password replaced by `***`, safe to print or log.
+///
+/// `postgres://user:secret@host/db` becomes `postgres://user:***@host/db`; a `password=`
+/// query parameter is masked the same way. URLs without credentials are returned unchanged.
+pub fn redact_url(url: &str) -> String {
+    let Some(after_scheme) = url.find("://").map(|i| i + 3) else {
+        return redact_query(url);
+    };
+    let (head, rest) = url.split_at(after_scheme);
+    // The userinfo ends at the last `@` before the query: a password may hold `@` or `/`.
+    let before_query = rest.find('?').unwrap_or(rest.len());
+    let redacted = match rest[..before_query].rfind('@') {
+        Some(at) if rest[..at].contains(':') => {
+            let user = rest[..at].split(':').next().unwrap_or_default();
+            format!("{head}{user}:***{}", &rest[at..])
+        }
+        _ => url.to_owned(),
+    };
+    redact_query(&redacted)
+}
+
+/// Masks the values of password-like query parameters.
+fn redact_query(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            Some((key, _)) if is_secret_key(key) => format!("{key}=***"),
+            _ => param.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", params.join("&"))
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.contains("password") || key == "pass" || key == "pwd" || key.contains("secret")
+}
+
+/// A stable 64-bit digest of `parts`, the same in every process and on every platform.
+///
+/// Used for lock keys; Rust's default hasher is randomized per process.
+fn stable_hash(parts: &[&str]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.finalize().into()
+}
+
+/// Current time truncated to microseconds, the precision every backend stores.
+fn now_micros() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
+/// The wait of one [`VersionStore::lock`] call: polls until a deadline.
+struct LockWait {
+    start: tokio::time::Instant,
+    timeout: Duration,
+}
+
+impl LockWait {
+    fn new(timeout: Duration) -> Self {
+        Self {
+            start: tokio::time::Instant::now(),
+            timeout,
+        }
+    }
+
+    /// Sleeps before the next attempt, or fails with [`StoreError::LockTimeout`] when the
+    /// time is up. Call it after a failed attempt, so there is always at least one.
+    async fn next(&self) -> Result<(), StoreError> {
+        let waited = self.start.elapsed();
+        if waited >= self.timeout {
+            return Err(StoreError::LockTimeout { waited });
+        }
+        tokio::time::sleep(LOCK_POLL_INTERVAL.min(self.timeout - waited)).await;
+        Ok(())
+    }
+}
+
+/// Turns a driver error into [`StoreError::Query`], for `map_err`.
+fn query_error(table: &str, action: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+    let table = table.to_owned();
+    let action = action.into();
+    move |source| StoreError::Query {
+        action,
+        table,
+        source,
+    }
+}
+
+/// Reads the `state` column of one row.
+fn parse_state(table: &str, version: i64, text: &str) -> Result<VersionState, StoreError> {
+    text.parse().map_err(|_| StoreError::CorruptRow {
+        version,
+        table: table.to_owned(),
+        detail: format!("unknown state `{text}`"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names() {
+        for ok in ["lariat_versions", "_x", "A", "a1_B2", &"a".repeat(63)] {
+            assert!(validate_table_name(ok).is_ok(), "{ok} should be valid");
+        }
+        for bad in [
+            "",
+            "1abc",
+            "a-b",
+            "a b",
+            "a;drop table x",
+            "\"a\"",
+            "schema.table",
+            "tablé",
+            &"a".repeat(64),
+        ] {
+            assert!(
+                matches!(
+                    validate_table_name(bad),
+                    Err(StoreError::InvalidTableName { .. })
+                ),
+                "{bad} should be invalid"
+            );
+        }
+    }
+
+    #[test]
+    fn redaction() {
+        let cases = [
+            (
+                "postgres://user:secret@host:5432/db",
+                "postgres://user:***@host:5432/db",
+            ),
+            (
+                "mysql://root:p%40ss@127.0.0.1/test",
+                "mysql://root:***@127.0.0.1/test",
+            ),
+            (
+                "mysql://root:pa@ss/word@host/db",
+                "mysql://root:***@host/db",
+            ),
+            ("postgres://user@host/db", "postgres://user@host/db"),
+            ("postgres://host/db", "postgres://host/db"),
+            ("sqlite:./lariat.db", "sqlite:./lariat.db"),
+            ("sqlite::memory:", "sqlite::memory:"),
+            (
+                "postgres://u@h/db?sslmode=require&password=hunter2",
+                "postgres://u@h/db?sslmode=require&password=***",
+            ),
+            ("postgres://u:@h/db", "postgres://u:***@h/db"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(redact_url(input), expected, "redacting {input}");
+        }
+    }
+
+    #[test]
+    fn errors_never_show_the_password() {
+        let err = StoreError::unsupported_url("oracle://scott:tiger@db/x");
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("tiger"), "{text}");
+        assert!(text.contains("oracle://scott:***@db/x"), "{text}");
+        assert!(
+            text.contains("postgres://"),
+            "lists supported schemes: {text}"
+        );
+    }
+
+    #[test]
+    fn state_round_trip() {
+        for state in [
+            VersionState::Applying,
+            VersionState::Applied,
+            VersionState::RollingBack,
+        ] {
+            assert_eq!(state.to_string().parse::<VersionState>().ok(), Some(state));
+        }
+        assert_eq!(VersionState::RollingBack.to_string(), "rolling_back");
+        assert!(matches!(
+            "done".parse::<VersionState>(),
+            Err(StoreError::UnknownState { value }) if value == "done"
+        ));
+    }
+
+    #[test]
+    fn stable_hash_is_fixed() {
+        let digest = stable_hash(&["lariat", "lariat_versions"]);
+        assert_eq!(digest, stable_hash(&["lariat", "lariat_versions"]));
+        assert_ne!(digest, stable_hash(&["lariat", "lariat_version"]));
+        assert_ne!(stable_hash(&["ab", "c"]), stable_hash(&["a", "bc"]));
+    }
+
+    #[tokio::test]
+    async fn unsupported_scheme() {
+        for url in ["oracle://x", "postgres:x", "http://h", "lariat.db", ""] {
+            assert!(
+                matches!(
+                    connect(url, "t").await,
+                    Err(StoreError::UnsupportedUrl { .. })
+                ),
+                "{url}"
+            );
+        }
+        assert!(matches!(
+            connect("sqlite::memory:", "bad-name").await,
+            Err(StoreError::InvalidTableName { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn zero_timeout_tries_once() {
+        let wait = LockWait::new(Duration::ZERO);
+        assert!(matches!(
+            wait.next().await,
+            Err(StoreError::LockTimeout { .. })
+        ));
+    }
 }

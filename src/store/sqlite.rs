@@ -1,0 +1,332 @@
+//! SQLite backend: the embedded default, a file next to the project and no server.
+//!
+//! The database runs in WAL mode with a busy timeout, so readers never block the applier and
+//! short write conflicts wait instead of failing. The applier lock is an exclusive OS file
+//! lock on `<database file>.lock`: the OS drops it when the file is closed or the process
+//! dies. `applied_at` is stored as RFC 3339 text.
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions, Connection};
+use tokio::sync::Mutex;
+
+use super::{
+    now_micros, parse_state, query_error, AppliedVersion, LockWait, StoreError, VersionState,
+    VersionStore, MAX_POOL_CONNECTIONS,
+};
+
+/// How long a statement waits for another connection's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A version table in a SQLite database.
+pub(super) struct SqliteStore {
+    pool: SqlitePool,
+    table: String,
+    /// `<database file>.lock`; `None` for an in-memory database, which no other process sees.
+    lock_path: Option<PathBuf>,
+    /// The open, locked lock file while this store holds the lock.
+    lock_file: Mutex<Option<File>>,
+}
+
+impl SqliteStore {
+    /// Opens (and if needed creates) the database that `url` names.
+    pub(super) async fn connect(url: &str, table: &str) -> Result<Self, StoreError> {
+        let (path, in_memory) = parse_url(url)?;
+        let mut options = SqliteConnectOptions::from_str(&format!("sqlite:{path}"))
+            .map_err(|err| StoreError::invalid_url(url, err.to_string()))?
+            .busy_timeout(BUSY_TIMEOUT);
+        let mut pool = SqlitePoolOptions::new();
+        let mut lock_path = None;
+        if in_memory {
+            // Each in-memory database lives as long as one of its connections: keep exactly one.
+            pool = pool
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        } else {
+            options = options
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal);
+            let file = options.get_filename().to_path_buf();
+            create_parent_dir(&file)?;
+            lock_path = Some(lock_path_for(&file));
+            pool = pool.max_connections(MAX_POOL_CONNECTIONS);
+        }
+        // Open one connection first: a pool would hide the cause behind a timeout.
+        let conn = options
+            .connect()
+            .await
+            .map_err(|err| StoreError::connect(url, err))?;
+        conn.close()
+            .await
+            .map_err(|err| StoreError::connect(url, err))?;
+        let pool = pool
+            .connect_with(options)
+            .await
+            .map_err(|err| StoreError::connect(url, err))?;
+        Ok(Self {
+            pool,
+            table: table.to_owned(),
+            lock_path,
+            lock_file: Mutex::new(None),
+        })
+    }
+}
+
+/// Splits a `sqlite:` URL into the path part sqlx understands and whether it is in memory.
+fn parse_url(url: &str) -> Result<(&str, bool), StoreError> {
+    let rest = &url[super::scheme_len(url)..];
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = database == ":memory:" || params.split('&').any(|param| param == "mode=memory");
+    if database.is_empty() && !in_memory {
+        return Err(StoreError::invalid_url(
+            url,
+            "no database file: use e.g. sqlite:lariat.db or sqlite::memory:",
+        ));
+    }
+    Ok((rest, in_memory))
+}
+
+fn create_parent_dir(file: &Path) -> Result<(), StoreError> {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn lock_path_for(file: &Path) -> PathBuf {
+    let mut name = OsString::from(file.as_os_str());
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Opens (creating if needed) the lock file.
+fn open_lock_file(path: &Path) -> Result<File, StoreError> {
+    // Never truncated nor deleted: removing a lock file under a waiting process breaks mutual
+    // exclusion.
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|source| StoreError::LockFile {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn format_time(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+#[async_trait]
+impl VersionStore for SqliteStore {
+    async fn ensure_table(&self) -> Result<(), StoreError> {
+        let sql = format!(
+            r#"CREATE TABLE IF NOT EXISTS "{}" (
+                version BIGINT NOT NULL PRIMARY KEY,
+                name TEXT NOT NULL,
+                checksum TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('applying', 'applied', 'rolling_back')),
+                applied_at TEXT NOT NULL,
+                duration_ms BIGINT NOT NULL DEFAULT 0
+            )"#,
+            self.table
+        );
+        sqlx::query(&sql)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error(&self.table, "create the table"))?;
+        Ok(())
+    }
+
+    async fn lock(&self, timeout: Duration) -> Result<(), StoreError> {
+        let Some(path) = &self.lock_path else {
+            return Ok(());
+        };
+        let mut held = self.lock_file.lock().await;
+        if held.is_some() {
+            return Ok(());
+        }
+        let file = open_lock_file(path)?;
+        let wait = LockWait::new(timeout);
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => wait.next().await?,
+                Err(TryLockError::Error(source)) => {
+                    return Err(StoreError::LockFile {
+                        path: path.clone(),
+                        source,
+                    })
+                }
+            }
+        }
+        *held = Some(file);
+        tracing::debug!(path = %path.display(), "took the migration lock");
+        Ok(())
+    }
+
+    async fn unlock(&self) -> Result<(), StoreError> {
+        let Some(file) = self.lock_file.lock().await.take() else {
+            return Ok(());
+        };
+        // Closing the file releases the lock even if the explicit unlock fails.
+        let result = file.unlock();
+        drop(file);
+        result.map_err(|source| StoreError::LockFile {
+            path: self.lock_path.clone().unwrap_or_default(),
+            source,
+        })
+    }
+
+    async fn list(&self) -> Result<Vec<AppliedVersion>, StoreError> {
+        let sql = format!(
+            r#"SELECT version, name, checksum, state, applied_at, duration_ms
+               FROM "{}" ORDER BY version"#,
+            self.table
+        );
+        let rows: Vec<(i64, String, String, String, String, i64)> = sqlx::query_as(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error(&self.table, "read the applied versions"))?;
+        rows.into_iter()
+            .map(
+                |(version, name, checksum, state, applied_at, duration_ms)| {
+                    let applied_at = DateTime::parse_from_rfc3339(&applied_at)
+                        .map_err(|err| StoreError::CorruptRow {
+                            version,
+                            table: self.table.clone(),
+                            detail: format!("applied_at `{applied_at}` is not RFC 3339: {err}"),
+                        })?
+                        .with_timezone(&Utc);
+                    Ok(AppliedVersion {
+                        version,
+                        name,
+                        checksum,
+                        state: parse_state(&self.table, version, &state)?,
+                        applied_at,
+                        duration_ms,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    async fn mark(
+        &self,
+        version: i64,
+        name: &str,
+        checksum: &str,
+        state: VersionState,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            r#"INSERT INTO "{}" (version, name, checksum, state, applied_at, duration_ms)
+               VALUES (?, ?, ?, ?, ?, 0)
+               ON CONFLICT (version) DO UPDATE SET
+                   name = excluded.name, checksum = excluded.checksum, state = excluded.state"#,
+            self.table
+        );
+        sqlx::query(&sql)
+            .bind(version)
+            .bind(name)
+            .bind(checksum)
+            .bind(state.as_str())
+            .bind(format_time(now_micros()))
+            .execute(&self.pool)
+            .await
+            .map_err(query_error(
+                &self.table,
+                format!("record version {version} as {state}"),
+            ))?;
+        Ok(())
+    }
+
+    async fn mark_applied(&self, version: i64, duration_ms: i64) -> Result<(), StoreError> {
+        let sql = format!(
+            r#"UPDATE "{}" SET state = ?, applied_at = ?, duration_ms = ? WHERE version = ?"#,
+            self.table
+        );
+        let result = sqlx::query(&sql)
+            .bind(VersionState::Applied.as_str())
+            .bind(format_time(now_micros()))
+            .bind(duration_ms)
+            .bind(version)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error(
+                &self.table,
+                format!("record version {version} as applied"),
+            ))?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::VersionNotFound {
+                version,
+                table: self.table.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, version: i64) -> Result<(), StoreError> {
+        let sql = format!(r#"DELETE FROM "{}" WHERE version = ?"#, self.table);
+        sqlx::query(&sql)
+            .bind(version)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error(
+                &self.table,
+                format!("remove version {version}"),
+            ))?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        if let Err(err) = self.unlock().await {
+            tracing::warn!(error = %err, "could not release the migration lock while closing");
+        }
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_forms() {
+        let parsed = |url| parse_url(url).ok();
+        assert_eq!(parsed("sqlite:lariat.db"), Some(("lariat.db", false)));
+        assert_eq!(parsed("sqlite://./a/b.db"), Some(("./a/b.db", false)));
+        assert_eq!(parsed("sqlite:///tmp/x.db"), Some(("/tmp/x.db", false)));
+        assert_eq!(parsed("sqlite::memory:"), Some((":memory:", true)));
+        assert_eq!(parsed("sqlite://:memory:"), Some((":memory:", true)));
+        assert_eq!(
+            parsed("sqlite://?mode=memory"),
+            Some(("?mode=memory", true))
+        );
+        assert_eq!(parsed("sqlite:"), None);
+        assert_eq!(parsed("sqlite://"), None);
+    }
+
+    #[test]
+    fn lock_file_sits_next_to_the_database() {
+        assert_eq!(
+            lock_path_for(Path::new("/var/db/lariat.db")),
+            PathBuf::from("/var/db/lariat.db.lock")
+        );
+    }
+}
