@@ -436,7 +436,12 @@ fn progress(verb: &'static str) -> impl Fn(Event) + Sync {
         } = event
         {
             println!(
-                "  {verb:>8} {version} {name} ({operations} operations, {:.2}s)",
+                "  {verb:>8} {version} {name} ({operations} {}, {:.2}s)",
+                if operations == 1 {
+                    "operation"
+                } else {
+                    "operations"
+                },
                 elapsed.as_secs_f64()
             );
         }
