@@ -1,6 +1,9 @@
 //! `lariat migrate`, `rollback` and `status` end to end: the real binary, a moto server, and
 //! the version store on SQLite (always), PostgreSQL and MariaDB (when their URLs are set).
 
+// a test that cannot set up its fixture should panic, loudly
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use aws_sdk_sqs::types::QueueAttributeName;
