@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lariat::config::{Config, Overrides};
 use lariat::executor::{ApplyOptions, Event, DEFAULT_CONCURRENCY};
+use lariat::generate::GenerateError;
 use lariat::migrator::{Error, RunOptions};
 use lariat::plan::{Checks, RollbackTarget, State};
 use lariat::store::StoreError;
@@ -290,7 +291,10 @@ fn report(err: &anyhow::Error) -> i32 {
         }
         None => {
             eprintln!("error: {err:#}");
-            exit::FAILURE
+            match err.downcast_ref::<GenerateError>() {
+                Some(GenerateError::BadName(_)) => exit::USAGE,
+                _ => exit::FAILURE,
+            }
         }
     }
 }
