@@ -215,7 +215,7 @@ fn handle(mut client: TcpStream, upstream_port: u16, roll: u64) -> bool {
         15..=19 => Some(unavailable),
         _ => None,
     };
-    let forward = roll >= 10 && roll < 15 || fault.is_none();
+    let forward = (10..15).contains(&roll) || fault.is_none();
     let response = if forward {
         let mut upstream = TcpStream::connect(("127.0.0.1", upstream_port)).unwrap();
         upstream.write_all(&request).unwrap();
