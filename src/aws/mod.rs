@@ -6,6 +6,7 @@
 //! with exponential backoff.
 
 mod execute;
+mod receive;
 
 use std::error::Error as StdError;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use crate::config::AwsSettings;
 use crate::plan::Arns;
 
 pub use execute::AttributeDifference;
+pub use receive::{QueueInfo, SqsMessage, MAX_BATCH, MAX_WAIT_TIME};
 
 /// How many times a throttled or failed (5xx) request is tried in all.
 pub const MAX_ATTEMPTS: u32 = 8;

@@ -16,6 +16,8 @@ use lariat::plan::{Checks, RollbackTarget, State};
 use lariat::store::StoreError;
 use lariat::{exit, graph, Migrator};
 
+mod inbox;
+
 /// Manage SNS topics, SQS queues and subscriptions as numbered, reversible migrations.
 ///
 /// Every setting comes from lariat.toml in the current directory, overridden by LARIAT_*
@@ -139,6 +141,9 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// The consumer inbox table: install it, list unprocessed messages and client errors,
+    /// clear client errors for replay.
+    Inbox(inbox::InboxArgs),
     /// Show each migration as applied, pending, interrupted, modified or missing.
     ///
     /// Exits 2 when something is pending or interrupted.
@@ -312,6 +317,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             writeln!(out, "created {}", path.display())?;
             Ok(exit::OK)
         }
+        Command::Inbox(args) => inbox::run(args, config, &mut out).await,
         Command::Validate => {
             let migrator = Migrator::load(config)?;
             print_warnings(&migrator);

@@ -1,0 +1,874 @@
+//! The inbox end to end: a moto server, real queues, and the inbox table on SQLite (always),
+//! PostgreSQL and MariaDB (when `LARIAT_TEST_POSTGRES_URL` / `LARIAT_TEST_MYSQL_URL` are set).
+//!
+//! The test handler writes a row per call into a table of its own, inside the transaction the
+//! inbox gives it, so "handled once" is checked in the database: a rolled-back attempt leaves
+//! no row.
+
+// a test that cannot set up its fixture should panic, loudly
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use common::project::{aws, Db, Project};
+use common::Emulator;
+use lariat::aws::Aws;
+use lariat::inbox::{
+    Consumer, ConsumerOptions, ConsumerReport, Failure, FailureKind, Handler, HandlerError, Inbox,
+    InboxDatabase, Incoming, ListFilter,
+};
+use lariat::message::Event;
+use predicates::str::contains;
+use serde_json::{json, Value};
+use sqlx::{MySql, Pool, Postgres, Sqlite};
+use uuid::Uuid;
+
+/// The visibility timeout of test queues: short, so retries come back quickly.
+const VISIBILITY: Duration = Duration::from_secs(2);
+
+/// Per-backend SQL of the test handler's own table.
+#[async_trait]
+trait TestDb: InboxDatabase {
+    async fn create_handled(pool: &Pool<Self>, table: &str);
+    async fn record(conn: &mut Self::Connection, table: &str, uuid: Uuid) -> sqlx::Result<()>;
+    async fn handled(pool: &Pool<Self>, table: &str) -> Vec<Uuid>;
+    async fn drop_table(pool: &Pool<Self>, table: &str);
+}
+
+#[async_trait]
+impl TestDb for Sqlite {
+    async fn create_handled(pool: &Pool<Self>, table: &str) {
+        sqlx::query(&format!("CREATE TABLE {table} (uuid TEXT NOT NULL)"))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    async fn record(conn: &mut Self::Connection, table: &str, uuid: Uuid) -> sqlx::Result<()> {
+        sqlx::query(&format!("INSERT INTO {table} (uuid) VALUES (?)"))
+            .bind(uuid.to_string())
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+    async fn handled(pool: &Pool<Self>, table: &str) -> Vec<Uuid> {
+        let rows: Vec<(String,)> = sqlx::query_as(&format!("SELECT uuid FROM {table}"))
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        rows.into_iter().map(|(u,)| u.parse().unwrap()).collect()
+    }
+    async fn drop_table(_: &Pool<Self>, _: &str) {}
+}
+
+#[async_trait]
+impl TestDb for Postgres {
+    async fn create_handled(pool: &Pool<Self>, table: &str) {
+        sqlx::query(&format!("CREATE TABLE {table} (uuid UUID NOT NULL)"))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    async fn record(conn: &mut Self::Connection, table: &str, uuid: Uuid) -> sqlx::Result<()> {
+        sqlx::query(&format!("INSERT INTO {table} (uuid) VALUES ($1)"))
+            .bind(uuid)
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+    async fn handled(pool: &Pool<Self>, table: &str) -> Vec<Uuid> {
+        let rows: Vec<(Uuid,)> = sqlx::query_as(&format!("SELECT uuid FROM {table}"))
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        rows.into_iter().map(|(u,)| u).collect()
+    }
+    async fn drop_table(pool: &Pool<Self>, table: &str) {
+        let _ = sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+            .execute(pool)
+            .await;
+    }
+}
+
+#[async_trait]
+impl TestDb for MySql {
+    async fn create_handled(pool: &Pool<Self>, table: &str) {
+        sqlx::query(&format!(
+            "CREATE TABLE {table} (uuid CHAR(36) NOT NULL) ENGINE = InnoDB"
+        ))
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    async fn record(conn: &mut Self::Connection, table: &str, uuid: Uuid) -> sqlx::Result<()> {
+        sqlx::query(&format!("INSERT INTO {table} (uuid) VALUES (?)"))
+            .bind(uuid.to_string())
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+    async fn handled(pool: &Pool<Self>, table: &str) -> Vec<Uuid> {
+        let rows: Vec<(String,)> = sqlx::query_as(&format!("SELECT uuid FROM {table}"))
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        rows.into_iter().map(|(u,)| u.parse().unwrap()).collect()
+    }
+    async fn drop_table(pool: &Pool<Self>, table: &str) {
+        let _ = sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+            .execute(pool)
+            .await;
+    }
+}
+
+/// The test handler. Behaviour comes from the message's data: `"action": "client"` is a
+/// business error (until `fixed`), `"fail_once"` a transient error on the first delivery,
+/// `"sleep_ms"` a slow handler, `"group"`/`"seq"` are recorded in handling order.
+#[derive(Clone, Default)]
+struct Recorder {
+    table: String,
+    calls: Arc<Mutex<Vec<(Uuid, u32)>>>,
+    order: Arc<Mutex<Vec<(String, i64)>>>,
+    fixed: Arc<AtomicBool>,
+}
+
+impl Recorder {
+    fn calls(&self, uuid: Uuid) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(u, _)| *u == uuid)
+            .count()
+    }
+}
+
+#[async_trait]
+impl<DB: TestDb> Handler<DB> for Recorder {
+    async fn handle(&self, msg: &Incoming, tx: &mut DB::Connection) -> Result<(), HandlerError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((msg.uuid(), msg.receive_count));
+        DB::record(tx, &self.table, msg.uuid()).await?;
+        let data = msg.data();
+        match data["action"].as_str() {
+            Some("client") if !self.fixed.load(Ordering::SeqCst) => {
+                return Err(HandlerError::client_with_details(
+                    "user is not registered",
+                    json!({ "first_name": "John" }),
+                ))
+            }
+            Some("fail_once") if msg.receive_count <= 1 => {
+                return Err(HandlerError::retry("the mail server is down"))
+            }
+            _ => {}
+        }
+        if let Some(ms) = data["sleep_ms"].as_u64() {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if let (Some(group), Some(seq)) = (data["group"].as_str(), data["seq"].as_i64()) {
+            self.order.lock().unwrap().push((group.to_owned(), seq));
+        }
+        Ok(())
+    }
+}
+
+/// An emulator, a connected client, an inbox and the handler's table.
+struct Fixture<DB: TestDb> {
+    emulator: Emulator,
+    aws: Aws,
+    inbox: Inbox<DB>,
+    handled_table: String,
+    _dir: tempfile::TempDir,
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", &Uuid::new_v4().simple().to_string()[..12])
+}
+
+impl<DB: TestDb> Fixture<DB> {
+    async fn new(url: Option<String>) -> Self {
+        let emulator = Emulator::start();
+        let aws = aws(&emulator).await;
+        let dir = tempfile::tempdir().unwrap();
+        let url = url.unwrap_or_else(|| format!("sqlite://{}/inbox.db", dir.path().display()));
+        let inbox = Inbox::<DB>::connect(&url, &unique("inbox")).await.unwrap();
+        inbox.install().await.unwrap();
+        inbox.install().await.unwrap(); // idempotent
+        let handled_table = unique("handled");
+        DB::create_handled(inbox.pool(), &handled_table).await;
+        Fixture {
+            emulator,
+            aws,
+            inbox,
+            handled_table,
+            _dir: dir,
+        }
+    }
+
+    fn recorder(&self) -> Recorder {
+        Recorder {
+            table: self.handled_table.clone(),
+            ..Recorder::default()
+        }
+    }
+
+    async fn handled(&self) -> Vec<Uuid> {
+        DB::handled(self.inbox.pool(), &self.handled_table).await
+    }
+
+    async fn queue(&self, name: &str) -> String {
+        let mut create = self.aws.sqs.create_queue().queue_name(name).attributes(
+            QueueAttributeName::VisibilityTimeout,
+            VISIBILITY.as_secs().to_string(),
+        );
+        if name.ends_with(".fifo") {
+            create = create.attributes(QueueAttributeName::FifoQueue, "true");
+        }
+        create.send().await.unwrap().queue_url.unwrap()
+    }
+
+    async fn send(&self, url: &str, body: &str, group: Option<&str>) {
+        let mut send = self
+            .aws
+            .sqs
+            .send_message()
+            .queue_url(url)
+            .message_body(body);
+        if let Some(group) = group {
+            send = send
+                .message_group_id(group)
+                .message_deduplication_id(Uuid::new_v4().to_string());
+        }
+        send.send().await.unwrap();
+    }
+
+    async fn cleanup(self) {
+        let pool = self.inbox.pool().clone();
+        DB::drop_table(&pool, &self.handled_table).await;
+        DB::drop_table(&pool, self.inbox.table()).await;
+        drop(self.emulator);
+    }
+}
+
+fn envelope(data: Value) -> (Uuid, String) {
+    let envelope = Event::new("user_created", data)
+        .publisher("registration")
+        .build()
+        .unwrap();
+    (envelope.uuid(), envelope.to_json())
+}
+
+/// The same envelope as SNS delivers it without raw delivery.
+fn sns_wrapped(body: &str) -> String {
+    json!({
+        "Type": "Notification",
+        "MessageId": Uuid::new_v4().to_string(),
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:test-event-fanout-registration-user_created",
+        "Message": body,
+    })
+    .to_string()
+}
+
+/// A consumer running in the background, with what its hooks saw.
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<ConsumerReport, lariat::inbox::InboxError>>,
+    seen: Arc<AtomicUsize>,
+    failures: Arc<Mutex<Vec<Failure>>>,
+}
+
+impl Running {
+    async fn stop(self) -> ConsumerReport {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("the consumer stops")
+            .unwrap()
+            .unwrap()
+    }
+}
+
+fn start<DB: TestDb>(
+    fixture: &Fixture<DB>,
+    queue: &str,
+    handler: Recorder,
+    options: ConsumerOptions,
+) -> Running {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let consumer = Consumer::new(fixture.aws.clone(), fixture.inbox.clone(), queue, handler)
+        .options(options)
+        .on_message({
+            let seen = seen.clone();
+            move |_| {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .on_error({
+            let failures = failures.clone();
+            move |failure| failures.lock().unwrap().push(failure.clone())
+        });
+    let task = tokio::spawn(consumer.run(async move {
+        let _ = stopped.await;
+    }));
+    Running {
+        stop,
+        task,
+        seen,
+        failures,
+    }
+}
+
+fn fast() -> ConsumerOptions {
+    ConsumerOptions::default().wait_time(Duration::from_secs(1))
+}
+
+/// Waits until `check` holds, failing the test after `limit`.
+async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn row(
+    inbox_rows: Vec<lariat::inbox::InboxMessage>,
+    uuid: Uuid,
+) -> lariat::inbox::InboxMessage {
+    inbox_rows
+        .into_iter()
+        .find(|r| r.uuid == uuid)
+        .unwrap_or_else(|| panic!("no inbox row for {uuid}"))
+}
+
+async fn a_message_sent_twice_is_handled_once<DB: TestDb>(url: Option<String>) {
+    let f = Fixture::<DB>::new(url).await;
+    let queue = "inbox-dup";
+    let url = f.queue(queue).await;
+    let (uuid, body) = envelope(json!({ "email": "john@example.com" }));
+    f.send(&url, &body, None).await;
+    f.send(&url, &body, None).await;
+    f.send(&url, &sns_wrapped(&body), None).await;
+    let recorder = f.recorder();
+    let running = start(&f, queue, recorder.clone(), fast());
+    let seen = running.seen.clone();
+    eventually("three copies seen", Duration::from_secs(30), || {
+        let seen = seen.clone();
+        async move { seen.load(Ordering::SeqCst) == 3 }
+    })
+    .await;
+    // a fourth copy after the first is processed
+    f.send(&url, &body, None).await;
+    eventually("fourth copy seen", Duration::from_secs(30), || {
+        let seen = seen.clone();
+        async move { seen.load(Ordering::SeqCst) == 4 }
+    })
+    .await;
+    let report = running.stop().await;
+    assert_eq!(report.processed, 1, "{report:?}");
+    assert_eq!(report.duplicates, 3, "{report:?}");
+    assert_eq!(recorder.calls(uuid), 1);
+    assert_eq!(f.handled().await, vec![uuid]);
+    let stored = row(f.inbox.list(ListFilter::All, 10).await.unwrap(), uuid).await;
+    assert!(stored.processed_at.is_some());
+    assert_eq!(stored.message_type, "event_user_created");
+    assert_eq!(stored.publisher, "registration");
+    assert_eq!(stored.data, json!({ "email": "john@example.com" }));
+    assert_eq!(stored.envelope().unwrap().uuid(), uuid);
+    f.cleanup().await;
+}
+
+async fn a_client_error_is_stored_and_not_redelivered<DB: TestDb>(url: Option<String>) {
+    let f = Fixture::<DB>::new(url).await;
+    let queue = "inbox-client";
+    let url = f.queue(queue).await;
+    let (uuid, body) = envelope(json!({ "action": "client" }));
+    f.send(&url, &body, None).await;
+    let recorder = f.recorder();
+    let running = start(&f, queue, recorder.clone(), fast());
+    let seen = running.seen.clone();
+    eventually("the message is seen", Duration::from_secs(30), || {
+        let seen = seen.clone();
+        async move { seen.load(Ordering::SeqCst) == 1 }
+    })
+    .await;
+    // longer than the visibility timeout: a message left on the queue would be back
+    tokio::time::sleep(VISIBILITY * 2).await;
+    let failures = running.failures.clone();
+    let report = running.stop().await;
+    assert_eq!(report.client_errors, 1, "{report:?}");
+    assert_eq!(report.received, 1, "redelivered: {report:?}");
+    assert_eq!(recorder.calls(uuid), 1);
+    assert!(
+        f.handled().await.is_empty(),
+        "the handler's write was rolled back"
+    );
+    {
+        let failures = failures.lock().unwrap();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert_eq!(failures[0].kind, FailureKind::Client);
+        assert_eq!(failures[0].uuid, Some(uuid));
+    }
+    let errors = f.inbox.list(ListFilter::ClientErrors, 10).await.unwrap();
+    let stored = row(errors, uuid).await;
+    assert_eq!(
+        stored.client_error_message.as_deref(),
+        Some("user is not registered")
+    );
+    assert_eq!(
+        stored.client_error_details,
+        Some(json!({ "first_name": "John" }))
+    );
+    assert!(f
+        .inbox
+        .list(ListFilter::Unprocessed, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // the fix is deployed: clear the error and replay
+    assert!(f.inbox.retry(uuid).await.unwrap());
+    assert!(!f.inbox.retry(uuid).await.unwrap(), "nothing left to clear");
+    assert_eq!(
+        f.inbox
+            .list(ListFilter::Unprocessed, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    recorder.fixed.store(true, Ordering::SeqCst);
+    let replay = f.inbox.each_unprocessed(&recorder).await.unwrap();
+    assert_eq!(replay.processed, 1, "{replay:?}");
+    assert_eq!(f.handled().await, vec![uuid]);
+    let again = f.inbox.each_unprocessed(&recorder).await.unwrap();
+    assert_eq!(again, Default::default(), "nothing left to replay");
+    f.cleanup().await;
+}
+
+/// The Ruby gem never marks a redelivered, previously failed message as processed.
+async fn a_transient_error_is_redelivered_then_handled<DB: TestDb>(url: Option<String>) {
+    let f = Fixture::<DB>::new(url).await;
+    let queue = "inbox-retry";
+    let url = f.queue(queue).await;
+    let (uuid, body) = envelope(json!({ "action": "fail_once" }));
+    f.send(&url, &body, None).await;
+    let recorder = f.recorder();
+    let running = start(&f, queue, recorder.clone(), fast());
+    let handled = || async { f.handled().await == vec![uuid] };
+    eventually("handled after redelivery", Duration::from_secs(30), handled).await;
+    let report = running.stop().await;
+    assert_eq!((report.retries, report.processed), (1, 1), "{report:?}");
+    let calls = recorder.calls.lock().unwrap().clone();
+    assert_eq!(calls, vec![(uuid, 1), (uuid, 2)]);
+    let stored = row(f.inbox.list(ListFilter::All, 10).await.unwrap(), uuid).await;
+    assert!(
+        stored.processed_at.is_some(),
+        "the retry marked it processed"
+    );
+    assert!(stored.client_error_message.is_none());
+    f.cleanup().await;
+}
+
+async fn a_malformed_body_is_stored_not_fatal<DB: TestDb>(url: Option<String>) {
+    let f = Fixture::<DB>::new(url).await;
+    let queue = "inbox-malformed";
+    let url = f.queue(queue).await;
+    f.send(&url, "not json at all", None).await;
+    f.send(&url, r#"{"uuid": "nope", "publisher": "x"}"#, None)
+        .await;
+    f.send(&url, &sns_wrapped(r#"{"type": "event_x"}"#), None)
+        .await;
+    let (uuid, body) = envelope(json!({}));
+    f.send(&url, &body, None).await;
+    let recorder = f.recorder();
+    let running = start(&f, queue, recorder.clone(), fast());
+    let seen = running.seen.clone();
+    eventually("four messages seen", Duration::from_secs(30), || {
+        let seen = seen.clone();
+        async move { seen.load(Ordering::SeqCst) == 4 }
+    })
+    .await;
+    // the same garbage again lands on the same row
+    f.send(&url, "not json at all", None).await;
+    eventually("the repeat is seen", Duration::from_secs(30), || {
+        let seen = seen.clone();
+        async move { seen.load(Ordering::SeqCst) == 5 }
+    })
+    .await;
+    let failures = running.failures.clone();
+    let report = running.stop().await;
+    assert_eq!((report.malformed, report.processed), (4, 1), "{report:?}");
+    assert_eq!(f.handled().await, vec![uuid]);
+    let errors = f.inbox.list(ListFilter::ClientErrors, 10).await.unwrap();
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    let garbage = errors
+        .iter()
+        .find(|r| r.message == "not json at all")
+        .unwrap();
+    assert_eq!(
+        garbage.uuid,
+        lariat::inbox::malformed_uuid("not json at all")
+    );
+    assert!(garbage
+        .client_error_message
+        .as_deref()
+        .unwrap()
+        .starts_with("malformed message: message body is not valid json"));
+    assert_eq!(
+        garbage.client_error_details.as_ref().unwrap()["malformed"],
+        true
+    );
+    assert!(failures
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|f| f.kind == FailureKind::Malformed));
+    f.cleanup().await;
+}
+
+async fn ten_consumers_lose_nothing<DB: TestDb>(url: Option<String>) {
+    const MESSAGES: usize = 150;
+    const COPIES: usize = 30;
+    let f = Fixture::<DB>::new(url).await;
+    let queue = "inbox-crowd";
+    let url = f.queue(queue).await;
+    let mut bodies: Vec<(Uuid, String)> =
+        (0..MESSAGES).map(|i| envelope(json!({ "i": i }))).collect();
+    let expected: Vec<Uuid> = bodies.iter().map(|(u, _)| *u).collect();
+    bodies.extend(bodies[..COPIES].to_vec());
+    for (chunk_no, chunk) in bodies.chunks(10).enumerate() {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, (_, body))| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(format!("m{chunk_no}_{i}"))
+                    .message_body(body)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        f.aws
+            .sqs
+            .send_message_batch()
+            .queue_url(&url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .unwrap();
+    }
+    let recorder = f.recorder();
+    let consumers: Vec<Running> = (0..10)
+        .map(|_| start(&f, queue, recorder.clone(), fast().concurrency(4)))
+        .collect();
+    let seen: Vec<_> = consumers.iter().map(|c| c.seen.clone()).collect();
+    eventually("every copy seen", Duration::from_secs(180), || {
+        let total: usize = seen.iter().map(|s| s.load(Ordering::SeqCst)).sum();
+        async move { total >= MESSAGES + COPIES }
+    })
+    .await;
+    let mut total = ConsumerReport::default();
+    for consumer in consumers {
+        let r = consumer.stop().await;
+        total.processed += r.processed;
+        total.duplicates += r.duplicates;
+        total.retries += r.retries;
+    }
+    assert_eq!(total.processed, MESSAGES, "{total:?}");
+    assert_eq!(total.retries, 0, "{total:?}");
+    let mut handled = f.handled().await;
+    handled.sort();
+    let mut want = expected.clone();
+    want.sort();
+    assert_eq!(handled, want, "each message handled exactly once");
+    assert!(f
+        .inbox
+        .list(ListFilter::Unprocessed, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    f.cleanup().await;
+}
+
+async fn fifo_groups_keep_their_order<DB: TestDb>(url: Option<String>) {
+    const PER_GROUP: i64 = 8;
+    let f = Fixture::<DB>::new(url).await;
+    let queue = "inbox-order.fifo";
+    let url = f.queue(queue).await;
+    for seq in 0..PER_GROUP {
+        for group in ["a", "b", "c"] {
+            // group a fails once in the middle: the rest of a must wait for its retry
+            let action = if group == "a" && seq == 3 {
+                "fail_once"
+            } else {
+                "ok"
+            };
+            let (_, body) = envelope(json!({ "group": group, "seq": seq, "action": action }));
+            f.send(&url, &body, Some(group)).await;
+        }
+    }
+    let recorder = f.recorder();
+    let running = start(&f, queue, recorder.clone(), fast().concurrency(10));
+    let order = recorder.order.clone();
+    eventually("every message handled", Duration::from_secs(60), || {
+        let done = order.lock().unwrap().len() == 3 * PER_GROUP as usize;
+        async move { done }
+    })
+    .await;
+    let report = running.stop().await;
+    assert_eq!(report.retries, 1, "{report:?}");
+    let order = recorder.order.lock().unwrap().clone();
+    for group in ["a", "b", "c"] {
+        let seqs: Vec<i64> = order
+            .iter()
+            .filter(|(g, _)| g == group)
+            .map(|(_, s)| *s)
+            .collect();
+        assert_eq!(
+            seqs,
+            (0..PER_GROUP).collect::<Vec<_>>(),
+            "group {group}: {order:?}"
+        );
+    }
+    f.cleanup().await;
+}
+
+/// Declares one test per backend for a scenario.
+macro_rules! on_every_backend {
+    ($scenario:ident) => {
+        mod $scenario {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$scenario::<Sqlite>(None).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                match common::postgres_url() {
+                    Some(url) => super::$scenario::<Postgres>(Some(url)).await,
+                    None => eprintln!("skipped: LARIAT_TEST_POSTGRES_URL is not set"),
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn mysql() {
+                match common::mysql_url() {
+                    Some(url) => super::$scenario::<MySql>(Some(url)).await,
+                    None => eprintln!("skipped: LARIAT_TEST_MYSQL_URL is not set"),
+                }
+            }
+        }
+    };
+}
+
+on_every_backend!(a_message_sent_twice_is_handled_once);
+on_every_backend!(a_client_error_is_stored_and_not_redelivered);
+on_every_backend!(a_transient_error_is_redelivered_then_handled);
+on_every_backend!(a_malformed_body_is_stored_not_fatal);
+on_every_backend!(ten_consumers_lose_nothing);
+on_every_backend!(fifo_groups_keep_their_order);
+
+/// A handler slower than the visibility timeout keeps its message (the consumer extends it),
+/// and shutdown waits for it to finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_handler_keeps_its_message_and_shutdown_waits_for_it() {
+    let f = Fixture::<Sqlite>::new(None).await;
+    let queue = "inbox-slow";
+    let url = f.queue(queue).await;
+    let (uuid, body) = envelope(json!({ "sleep_ms": 5000 }));
+    f.send(&url, &body, None).await;
+    let recorder = f.recorder();
+    let first = start(&f, queue, recorder.clone(), fast());
+    let second = start(&f, queue, recorder.clone(), fast());
+    let calls = recorder.calls.clone();
+    eventually("the handler started", Duration::from_secs(30), || {
+        let started = !calls.lock().unwrap().is_empty();
+        async move { started }
+    })
+    .await;
+    // both stop while the handler still sleeps: shutdown must let it finish
+    let (a, b) = tokio::join!(first.stop(), second.stop());
+    assert_eq!(a.processed + b.processed, 1, "{a:?} {b:?}");
+    assert_eq!(a.received + b.received, 1, "handed out again: {a:?} {b:?}");
+    assert_eq!(recorder.calls(uuid), 1);
+    assert_eq!(f.handled().await, vec![uuid]);
+    f.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_queue_fails_at_start() {
+    let f = Fixture::<Sqlite>::new(None).await;
+    let consumer = Consumer::new(
+        f.aws.clone(),
+        f.inbox.clone(),
+        "no-such-queue",
+        f.recorder(),
+    );
+    let err = consumer.run(std::future::pending()).await.unwrap_err();
+    assert!(err.to_string().contains("no-such-queue"), "{err}");
+    f.cleanup().await;
+}
+
+/// As a new user would: `migrate` subscribes the queue, messages arrive through SNS (wrapped,
+/// no raw delivery), a duplicate is handled once, a business error shows in
+/// `lariat inbox list --client-errors` and `lariat inbox retry` clears it.
+#[test]
+fn cli_lists_client_errors_and_retries_them() {
+    let emulator = Emulator::start();
+    let project = Project::new(Db::Sqlite);
+    project.write(
+        "20240101000000_user_created.toml",
+        r#"
+[[create_topic]]
+type = "user_created"
+
+[[create_queue]]
+type = "user_created"
+dest = "mailer"
+visibility_timeout = 2
+
+[[subscribe]]
+topic = { type = "user_created" }
+queue = { type = "user_created", dest = "mailer" }
+"#,
+    );
+    project.lariat(&emulator).arg("migrate").assert().success();
+    let inbox_url = format!("sqlite://{}/service.db", project.dir.path().display());
+    let inbox_cmd = || {
+        let mut cmd = project.lariat(&emulator);
+        cmd.env("LARIAT_DATABASE_URL", &inbox_url).arg("inbox");
+        cmd
+    };
+    inbox_cmd()
+        .args(["install", "--print"])
+        .assert()
+        .success()
+        .stdout(contains("CREATE TABLE IF NOT EXISTS \"lariat_inbox\""));
+    inbox_cmd()
+        .args(["install"])
+        .assert()
+        .success()
+        .stdout(contains("inbox table `lariat_inbox` is ready"));
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (good, bad) = runtime.block_on(async {
+        let aws = aws(&emulator).await;
+        let topic =
+            "arn:aws:sns:us-east-1:123456789012:test-event-fanout-registration-user_created";
+        let (good, good_body) = envelope(json!({ "email": "a@example.com" }));
+        let (bad, bad_body) = envelope(json!({ "action": "client" }));
+        for body in [&good_body, &good_body, &bad_body] {
+            aws.sns
+                .publish()
+                .topic_arn(topic)
+                .message(body)
+                .send()
+                .await
+                .unwrap();
+        }
+        let inbox = Inbox::<Sqlite>::connect(&inbox_url, "lariat_inbox")
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE handled (uuid TEXT NOT NULL)")
+            .execute(inbox.pool())
+            .await
+            .unwrap();
+        let recorder = Recorder {
+            table: "handled".into(),
+            ..Recorder::default()
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let consumer = Consumer::new(
+            aws,
+            inbox.clone(),
+            "test-event-queue-registration-user_created-mailer",
+            recorder.clone(),
+        )
+        .options(fast());
+        let task = tokio::spawn(consumer.run(async move {
+            let _ = stopped.await;
+        }));
+        let calls = recorder.calls.clone();
+        eventually("both messages handled", Duration::from_secs(30), || {
+            let n = calls.lock().unwrap().len();
+            async move { n == 2 }
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let _ = stop.send(());
+        let report = task.await.unwrap().unwrap();
+        assert_eq!(
+            (report.processed, report.duplicates, report.client_errors),
+            (1, 1, 1),
+            "{report:?}"
+        );
+        assert_eq!(recorder.calls(good), 1);
+        (good, bad)
+    });
+
+    let listed = inbox_cmd()
+        .args(["list", "--client-errors"])
+        .assert()
+        .success()
+        .stdout(contains(bad.to_string()))
+        .stdout(contains("user is not registered"))
+        .stdout(contains("1 messages with client errors"))
+        .get_output()
+        .stdout
+        .clone();
+    assert!(!String::from_utf8_lossy(&listed).contains(&good.to_string()));
+    let json_out = inbox_cmd()
+        .args(["list", "--client-errors", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let rows: Value = serde_json::from_slice(&json_out).unwrap();
+    assert_eq!(rows[0]["uuid"], bad.to_string());
+    assert_eq!(rows[0]["client_error_details"]["first_name"], "John");
+    inbox_cmd()
+        .args(["list", "--unprocessed"])
+        .assert()
+        .success()
+        .stdout(contains("no unprocessed messages"));
+    inbox_cmd()
+        .args(["retry", &bad.to_string()])
+        .assert()
+        .success()
+        .stdout(contains(format!("cleared the client error of {bad}")));
+    inbox_cmd()
+        .args(["list", "--unprocessed"])
+        .assert()
+        .success()
+        .stdout(contains(bad.to_string()));
+    inbox_cmd()
+        .args(["retry", &good.to_string()])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "is not an unprocessed message with a client error",
+        ));
+    inbox_cmd()
+        .args(["--table", "bad-name", "list"])
+        .assert()
+        .code(3)
+        .stderr(contains("invalid inbox table name `bad-name`"));
+}
