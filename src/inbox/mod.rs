@@ -579,6 +579,15 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// `Sqlite`, `Postgres` or `MySql`, the sqlx type's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "Sqlite",
+            Self::Postgres => "Postgres",
+            Self::MySql => "MySql",
+        }
+    }
+
     /// The backend a database URL names: `sqlite:`, `postgres://`/`postgresql://`,
     /// `mysql://`/`mariadb://`.
     pub fn from_url(url: &str) -> Result<Self, InboxError> {
@@ -675,8 +684,9 @@ impl<DB: InboxDatabase> Inbox<DB> {
         validate_table_name(table)?;
         let backend = Backend::from_url(url)?;
         if backend != DB::BACKEND {
-            return Err(InboxError::UnsupportedUrl {
+            return Err(InboxError::WrongBackend {
                 url: redact_url(url),
+                expected: DB::BACKEND.as_str(),
             });
         }
         let pool = DB::connect(url)
@@ -1051,6 +1061,32 @@ mod tests {
         );
         let err = Backend::from_url("oracle://u:secret@h/d").err();
         assert!(err.is_some_and(|e| !e.to_string().contains("secret")));
+    }
+
+    #[tokio::test]
+    async fn an_inbox_refuses_another_backends_url() {
+        let err = Inbox::<sqlx::Postgres>::connect("sqlite::memory:", "t")
+            .await
+            .err();
+        assert!(
+            matches!(
+                err,
+                Some(InboxError::WrongBackend {
+                    expected: "Postgres",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+        let inbox = Inbox::<sqlx::Sqlite>::connect("sqlite::memory:", "t").await;
+        let Ok(inbox) = inbox else {
+            panic!("in-memory sqlite: {:?}", inbox.err());
+        };
+        assert!(inbox.install().await.is_ok());
+        assert!(matches!(
+            inbox.list(ListFilter::All, 10).await.as_deref(),
+            Ok([])
+        ));
     }
 
     #[test]
