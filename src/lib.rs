@@ -18,6 +18,7 @@ pub mod graph;
 pub mod migration;
 pub mod migrator;
 pub mod naming;
+pub mod outbox;
 pub mod plan;
 pub mod store;
 pub mod topology;

@@ -1,6 +1,8 @@
 //! `lariat`: the command-line front of the lariat library. It parses arguments, builds the
 //! configuration, calls the library and prints; exit codes are in [`lariat::exit`].
 
+mod outbox;
+
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -147,6 +149,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The transactional outbox: install its table, run the relay, resend dead rows, status.
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,7 +238,11 @@ fn main() -> ExitCode {
             return exit_code(code);
         }
     };
-    init_logging(cli.verbose);
+    let level = match &cli.command {
+        Command::Outbox(command) => command.log_level(),
+        _ => None,
+    };
+    init_logging(cli.verbose, level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -252,10 +261,11 @@ fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
+fn init_logging(verbose: u8, level: Option<&str>) {
+    let default = match (verbose, level) {
+        (0, Some(level)) => level,
+        (0, None) => "warn",
+        (1, _) => "info",
         _ => "debug",
     };
     let filter = std::env::var("LARIAT_LOG")
@@ -303,6 +313,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     let config = cli.config.load()?;
     let mut out = io::stdout().lock();
     match cli.command {
+        Command::Outbox(command) => outbox::run(command, config, &mut out).await,
         Command::Generate(Generate::Migration { name }) => {
             let path = lariat::generate::generate_migration(
                 &config.migrations,
