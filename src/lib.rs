@@ -19,6 +19,7 @@ pub mod migration;
 pub mod migrator;
 pub mod naming;
 pub mod plan;
+pub mod publish;
 pub mod store;
 pub mod topology;
 
