@@ -401,7 +401,7 @@ impl fmt::Debug for Transport {
 pub struct Publisher {
     transport: Arc<Transport>,
     defaults: Arc<NamingDefaults>,
-    addresses: Arc<Mutex<HashMap<(ResourceKind, String), Arc<str>>>>,
+    addresses: Arc<Mutex<AddressCache>>,
     max_message_bytes: usize,
     max_in_flight: usize,
 }
@@ -415,6 +415,9 @@ struct Entry {
 }
 
 type Outcome = (usize, Result<Published, PublishError>);
+
+/// Topic ARNs and queue URLs by resource and name.
+type AddressCache = HashMap<(ResourceKind, String), Arc<str>>;
 
 impl Publisher {
     /// A publisher that sends through `aws`; `defaults` give the instance of every standard

@@ -144,7 +144,7 @@ enum Command {
     ///
     /// The topic is INSTANCE-KIND-fanout-PUBLISHER-TYPE[.fifo], the queue (--to-queue)
     /// INSTANCE-KIND-queue-PUBLISHER-TYPE[-DEST][.fifo]; --name sends to any other name.
-    Publish(publish::PublishArgs),
+    Publish(Box<publish::PublishArgs>),
     /// Show each migration as applied, pending, interrupted, modified or missing.
     ///
     /// Exits 2 when something is pending or interrupted.
@@ -315,7 +315,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             writeln!(out, "created {}", path.display())?;
             Ok(exit::OK)
         }
-        Command::Publish(args) => publish::run(args, config, &mut out).await,
+        Command::Publish(args) => publish::run(*args, config, &mut out).await,
         Command::Validate => {
             let migrator = Migrator::load(config)?;
             print_warnings(&migrator);
