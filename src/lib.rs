@@ -20,6 +20,7 @@ pub mod migrator;
 pub mod naming;
 pub mod outbox;
 pub mod plan;
+pub mod publish;
 pub mod store;
 pub mod topology;
 

@@ -18,6 +18,8 @@ use lariat::plan::{Checks, RollbackTarget, State};
 use lariat::store::StoreError;
 use lariat::{exit, graph, Migrator};
 
+mod publish;
+
 /// Manage SNS topics, SQS queues and subscriptions as numbered, reversible migrations.
 ///
 /// Every setting comes from lariat.toml in the current directory, overridden by LARIAT_*
@@ -141,6 +143,11 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Publish one event or command to its topic (or queue); print its uuid and message id.
+    ///
+    /// The topic is INSTANCE-KIND-fanout-PUBLISHER-TYPE[.fifo], the queue (--to-queue)
+    /// INSTANCE-KIND-queue-PUBLISHER-TYPE[-DEST][.fifo]; --name sends to any other name.
+    Publish(Box<publish::PublishArgs>),
     /// Show each migration as applied, pending, interrupted, modified or missing.
     ///
     /// Exits 2 when something is pending or interrupted.
@@ -323,6 +330,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             writeln!(out, "created {}", path.display())?;
             Ok(exit::OK)
         }
+        Command::Publish(args) => publish::run(*args, config, &mut out).await,
         Command::Validate => {
             let migrator = Migrator::load(config)?;
             print_warnings(&migrator);
