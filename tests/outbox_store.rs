@@ -18,16 +18,16 @@ use lariat::outbox::{self, Claim, Outbox, OutboxMessage, OutboxStore, ResendFilt
 use serde_json::{json, Value};
 
 /// A database with an outbox table of the test's own, dropped at the end.
-pub struct TestDb {
-    pub url: String,
-    pub table: String,
+struct TestDb {
+    url: String,
+    table: String,
     _dir: Option<tempfile::TempDir>,
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 impl TestDb {
-    pub fn all() -> Vec<TestDb> {
+    fn all() -> Vec<TestDb> {
         let mut dbs = vec![TestDb::sqlite()];
         dbs.extend(common::postgres_url().map(TestDb::server));
         dbs.extend(common::mysql_url().map(TestDb::server));
@@ -52,14 +52,14 @@ impl TestDb {
         }
     }
 
-    pub async fn store(&self) -> Arc<dyn OutboxStore> {
+    async fn store(&self) -> Arc<dyn OutboxStore> {
         let store = outbox::connect(&self.url, &self.table).await.unwrap();
         store.install().await.unwrap();
         Arc::from(store)
     }
 
     /// Enqueues `messages` in one transaction, then commits or rolls back.
-    pub async fn enqueue(&self, messages: &[OutboxMessage], commit: bool) {
+    async fn enqueue(&self, messages: &[OutboxMessage], commit: bool) {
         let outbox = Outbox::new(&self.table).unwrap();
         macro_rules! run {
             ($pool:ty) => {{
@@ -175,6 +175,13 @@ fn fast_options(id: &str) -> RelayOptions {
     }
 }
 
+/// Completes when the outbox table is empty.
+async fn empty(store: &Arc<dyn OutboxStore>) {
+    while !store.stats().await.unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn committed_rows_are_sent_rolled_back_never(db: TestDb) {
     let store = db.store().await;
     db.enqueue(
@@ -224,11 +231,15 @@ async fn two_relays_keep_group_order(db: TestDb) {
         delay: Duration::from_millis(2),
         ..MemorySink::default()
     });
-    let a = Relay::new(store.clone(), sink.clone(), fast_options("a"));
-    let b = Relay::new(store.clone(), sink.clone(), fast_options("b"));
-    let (ra, rb) = tokio::join!(a.drain(), b.drain());
-    let (ra, rb) = (ra.unwrap(), rb.unwrap());
-    assert_eq!(ra + rb, messages.len(), "every row claimed once");
+    let small = |id| RelayOptions {
+        concurrency: 2,
+        ..fast_options(id)
+    };
+    let a = Relay::new(store.clone(), sink.clone(), small("a"));
+    let b = Relay::new(store.clone(), sink.clone(), small("b"));
+    let (ra, rb) = tokio::join!(a.run(empty(&store)), b.run(empty(&store)));
+    let (ra, rb) = (ra.unwrap().sent, rb.unwrap().sent);
+    assert_eq!(ra + rb, messages.len() as u64, "every row sent once");
     assert!(ra > 0 && rb > 0, "both relays worked: {ra} {rb}");
     let sent = sink.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), messages.len());
@@ -296,11 +307,11 @@ async fn a_rejecting_target_ends_in_dead_rows_while_the_rest_flows(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(count, 5);
-    let again = store.resend(&ResendFilter {
+    let filter = ResendFilter {
         target_name: Some("broken".into()),
         ..ResendFilter::default()
-    });
-    assert_eq!(again.await.unwrap(), 0, "a second resend finds nothing");
+    };
+    assert_eq!(store.resend(&filter).await.unwrap(), 0, "a second resend finds nothing");
     let broken = store
         .stats()
         .await
@@ -382,7 +393,7 @@ macro_rules! on_every_database {
     ($($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn $name() {
-            for db in TestDb::all() {
+            for db in super::TestDb::all() {
                 eprintln!("{}: {}", stringify!($name), lariat::store::redact_url(&db.url));
                 super::$name(db).await;
             }

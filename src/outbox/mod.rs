@@ -30,6 +30,7 @@ mod metrics;
 mod mysql;
 mod postgres;
 pub mod relay;
+mod sink;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -44,6 +45,7 @@ use crate::naming::{self, NameError, ResourceKind, FIFO_SUFFIX};
 use crate::store::redact_url;
 
 pub use metrics::{serve_metrics, Metrics};
+pub use sink::PublisherSink;
 
 /// The outbox table's default name.
 pub const DEFAULT_TABLE: &str = "lariat_outbox";
@@ -221,6 +223,28 @@ impl OutboxMessage {
             deduplication_id: None,
             attributes: BTreeMap::new(),
         }
+    }
+
+    /// A message for where `options` send `envelope` (the same rules as
+    /// [`Publisher::publish`](crate::publish::Publisher::publish), with `instance` from the
+    /// configuration), with the group id, deduplication id and attributes of `options`.
+    pub fn with_options(
+        envelope: Envelope,
+        options: &crate::publish::PublishOptions,
+        instance: &str,
+    ) -> Result<Self, crate::publish::PublishError> {
+        let target = crate::publish::target(instance, &envelope, options)?;
+        crate::publish::attributes(&envelope, &options.attributes)?;
+        Ok(Self {
+            target: Target {
+                resource: target.resource,
+                name: target.name,
+            },
+            group_id: options.group_id.clone(),
+            deduplication_id: options.deduplication_id.clone(),
+            attributes: options.attributes.clone(),
+            envelope,
+        })
     }
 
     /// A message for the SNS topic `name` (full name, `.fifo` included).

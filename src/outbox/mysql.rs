@@ -6,7 +6,9 @@
 //! each other's rows. FIFO group heads are found by a plain (non-locking) read first and then
 //! locked and checked again: a locking read would also skip locked rows inside the
 //! "is there an older row" subquery and could take a row behind a head that is being
-//! released. Times are `DATETIME(6)` in UTC from the server's clock.
+//! released. Times are `DATETIME(6)` in UTC from the server's clock. The table uses the
+//! server's default utf8mb4 collation: where it is case-insensitive, group ids that differ
+//! only in case are ordered as one group, which is stricter, never looser.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -49,7 +51,7 @@ pub(super) fn install_sql(t: &str) -> Vec<String> {
     KEY `{t}_due` (dead_at, group_id, id),
     KEY `{t}_groups` (target_name, group_id, dead_at, id),
     KEY `{t}_claimed` (claimed_by)
-) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin"
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4"
     )]
 }
 

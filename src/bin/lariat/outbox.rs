@@ -10,6 +10,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use lariat::config::Config;
 use lariat::outbox::relay::{Relay, RelayOptions, MAX_BATCH_SIZE};
 use lariat::outbox::{self, Backend, ResendFilter, SplitKey, TargetStats, DEFAULT_TABLE};
+use lariat::naming::NamingDefaults;
+use lariat::publish::Publisher;
 use lariat::{exit, store};
 
 use super::parse_duration;
@@ -219,7 +221,12 @@ pub async fn run(command: OutboxCommand, config: Config, out: &mut impl Write) -
 async fn relay(args: RelayArgs, config: Config) -> anyhow::Result<i32> {
     let store: Arc<dyn outbox::OutboxStore> = Arc::from(open(&config, &args.table).await?);
     let aws = lariat::aws::Aws::connect(&config.aws).await?;
-    let sink = Arc::new(outbox::PublisherSink::new(aws));
+    // Rows carry full target names, so the naming defaults are never used to build one.
+    let defaults = config.naming().unwrap_or_else(|_| NamingDefaults {
+        instance: "outbox".into(),
+        publisher: "outbox".into(),
+    });
+    let sink = Arc::new(outbox::PublisherSink::new(Publisher::new(aws, defaults)));
     let mut options = RelayOptions {
         batch_size: usize::from(args.batch_size),
         concurrency: usize::from(args.concurrency),
