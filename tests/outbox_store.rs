@@ -209,7 +209,10 @@ async fn committed_rows_are_sent_rolled_back_never(db: TestDb) {
         .collect();
     sent.sort();
     assert_eq!(sent, [1, 2]);
-    assert!(store.stats().await.unwrap().is_empty(), "sent rows are deleted");
+    assert!(
+        store.stats().await.unwrap().is_empty(),
+        "sent rows are deleted"
+    );
 }
 
 async fn two_relays_keep_group_order(db: TestDb) {
@@ -224,7 +227,10 @@ async fn two_relays_keep_group_order(db: TestDb) {
                     .group(format!("g{g}")),
             );
         }
-        messages.push(OutboxMessage::to_topic(event(json!({"g": -1, "i": i})), "plain"));
+        messages.push(OutboxMessage::to_topic(
+            event(json!({"g": -1, "i": i})),
+            "plain",
+        ));
     }
     db.enqueue(&messages, true).await;
     let sink = Arc::new(MemorySink {
@@ -264,9 +270,7 @@ async fn a_rejecting_target_ends_in_dead_rows_while_the_rest_flows(db: TestDb) {
     for i in 0..5 {
         messages.push(OutboxMessage::to_queue(event(json!({"i": i})), "broken"));
         messages.push(OutboxMessage::to_queue(event(json!({"i": i})), "fine"));
-        messages.push(
-            OutboxMessage::to_queue(event(json!({"i": i})), "broken.fifo").group("g"),
-        );
+        messages.push(OutboxMessage::to_queue(event(json!({"i": i})), "broken.fifo").group("g"));
     }
     db.enqueue(&messages, true).await;
     let sink = Arc::new(MemorySink {
@@ -311,7 +315,11 @@ async fn a_rejecting_target_ends_in_dead_rows_while_the_rest_flows(db: TestDb) {
         target_name: Some("broken".into()),
         ..ResendFilter::default()
     };
-    assert_eq!(store.resend(&filter).await.unwrap(), 0, "a second resend finds nothing");
+    assert_eq!(
+        store.resend(&filter).await.unwrap(),
+        0,
+        "a second resend finds nothing"
+    );
     let broken = store
         .stats()
         .await
@@ -345,9 +353,17 @@ async fn a_dead_relays_claims_are_taken_over_after_the_lease(db: TestDb) {
     assert_eq!(store.claim(&claim).await.unwrap().len(), 3);
     let sink = Arc::new(MemorySink::default());
     let relay = Relay::new(store.clone(), sink.clone(), fast_options("alive"));
-    assert_eq!(relay.drain().await.unwrap(), 0, "claims are respected while live");
+    assert_eq!(
+        relay.drain().await.unwrap(),
+        0,
+        "claims are respected while live"
+    );
     tokio::time::sleep(Duration::from_millis(1700)).await;
-    assert_eq!(relay.drain().await.unwrap(), 3, "taken over after the lease");
+    assert_eq!(
+        relay.drain().await.unwrap(),
+        3,
+        "taken over after the lease"
+    );
     let order: Vec<i64> = sink
         .sent
         .lock()

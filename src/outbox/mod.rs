@@ -64,8 +64,7 @@ const INSERT_CHUNK: usize = 500;
 const MAX_ERROR_LEN: usize = 2000;
 
 /// The URL forms [`connect`] accepts, for error messages.
-const SUPPORTED_URLS: &str =
-    "sqlite:<path>, postgres://, postgresql://, mysql://, mariadb://";
+const SUPPORTED_URLS: &str = "sqlite:<path>, postgres://, postgresql://, mysql://, mariadb://";
 
 /// What can go wrong with the outbox.
 #[derive(Debug, thiserror::Error)]
@@ -881,7 +880,10 @@ mod tests {
             Backend::from_url("postgresql://h/db").ok(),
             Some(Backend::Postgres)
         );
-        assert_eq!(Backend::from_url("mariadb://h/db").ok(), Some(Backend::MySql));
+        assert_eq!(
+            Backend::from_url("mariadb://h/db").ok(),
+            Some(Backend::MySql)
+        );
         let err = Backend::from_url("oracle://scott:tiger@h/db").expect_err("unsupported");
         assert!(!err.to_string().contains("tiger"), "{err}");
     }

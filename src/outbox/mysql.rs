@@ -224,9 +224,8 @@ impl OutboxStore for MySqlOutbox {
         push_id_list(&mut update, &ids);
         update.build().execute(&mut *tx).await.map_err(fail())?;
 
-        let mut select = QueryBuilder::<MySql>::new(format!(
-            "SELECT {ROW_COLUMNS} FROM `{t}` WHERE id IN "
-        ));
+        let mut select =
+            QueryBuilder::<MySql>::new(format!("SELECT {ROW_COLUMNS} FROM `{t}` WHERE id IN "));
         push_id_list(&mut select, &ids);
         let raw: Vec<RawRow> = select
             .build_query_as()
@@ -241,10 +240,8 @@ impl OutboxStore for MySqlOutbox {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut delete = QueryBuilder::<MySql>::new(format!(
-            "DELETE FROM `{}` WHERE id IN ",
-            self.table
-        ));
+        let mut delete =
+            QueryBuilder::<MySql>::new(format!("DELETE FROM `{}` WHERE id IN ", self.table));
         push_id_list(&mut delete, ids);
         delete
             .build()

@@ -54,7 +54,9 @@ pub(super) fn install_sql(t: &str) -> Vec<String> {
         format!(
             r#"CREATE INDEX IF NOT EXISTS "{t}_groups" ON "{t}" (target_name, group_id, id) WHERE dead_at IS NULL"#
         ),
-        format!(r#"CREATE INDEX IF NOT EXISTS "{t}_dead" ON "{t}" (dead_at) WHERE dead_at IS NOT NULL"#),
+        format!(
+            r#"CREATE INDEX IF NOT EXISTS "{t}_dead" ON "{t}" (dead_at) WHERE dead_at IS NOT NULL"#
+        ),
         format!(
             r#"CREATE INDEX IF NOT EXISTS "{t}_claimed" ON "{t}" (claimed_by) WHERE claimed_by IS NOT NULL"#
         ),
@@ -137,7 +139,10 @@ impl PgOutbox {
         query.push(format!(") FROM c WHERE t.id = c.id RETURNING {columns}"));
     }
 
-    async fn fetch_rows(&self, mut query: QueryBuilder<'_, Postgres>) -> Result<Vec<Row>, OutboxError> {
+    async fn fetch_rows(
+        &self,
+        mut query: QueryBuilder<'_, Postgres>,
+    ) -> Result<Vec<Row>, OutboxError> {
         let raw: Vec<RawRow> = query
             .build_query_as()
             .fetch_all(&self.pool)
@@ -179,7 +184,11 @@ impl PgOutbox {
 
     /// The rows behind each claimed head, up to a batch per group. Only the holder of a
     /// group's head claims them, so no lock is needed.
-    async fn claim_followers(&self, claim: &Claim<'_>, heads: &[i64]) -> Result<Vec<Row>, OutboxError> {
+    async fn claim_followers(
+        &self,
+        claim: &Claim<'_>,
+        heads: &[i64],
+    ) -> Result<Vec<Row>, OutboxError> {
         let t = &self.table;
         let mut query = QueryBuilder::new(format!(
             r#"WITH c AS MATERIALIZED (SELECT id FROM (
@@ -244,11 +253,14 @@ impl OutboxStore for PgOutbox {
         if ids.is_empty() {
             return Ok(());
         }
-        sqlx::query(&format!(r#"DELETE FROM "{}" WHERE id = ANY($1)"#, self.table))
-            .bind(ids.to_vec())
-            .execute(&self.pool)
-            .await
-            .map_err(query_error(&self.table, "delete sent rows"))?;
+        sqlx::query(&format!(
+            r#"DELETE FROM "{}" WHERE id = ANY($1)"#,
+            self.table
+        ))
+        .bind(ids.to_vec())
+        .execute(&self.pool)
+        .await
+        .map_err(query_error(&self.table, "delete sent rows"))?;
         Ok(())
     }
 
@@ -336,9 +348,8 @@ impl OutboxStore for PgOutbox {
         let t = &self.table;
         let fail = || query_error(&self.table, "resend dead rows");
         let mut tx = self.pool.begin().await.map_err(fail())?;
-        let mut select = QueryBuilder::new(format!(
-            r#"SELECT id FROM "{t}" WHERE dead_at IS NOT NULL"#
-        ));
+        let mut select =
+            QueryBuilder::new(format!(r#"SELECT id FROM "{t}" WHERE dead_at IS NOT NULL"#));
         push_resend_filter(&mut select, filter);
         select.push(" ORDER BY id FOR UPDATE");
         let ids: Vec<i64> = select
@@ -388,9 +399,13 @@ impl OutboxStore for PgOutbox {
             match PgListener::connect_with(&self.pool).await {
                 Ok(mut listener) => match listener.listen(&self.table).await {
                     Ok(()) => *guard = Some(listener),
-                    Err(err) => tracing::warn!(error = %err, "cannot LISTEN for new outbox rows; polling"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot LISTEN for new outbox rows; polling")
+                    }
                 },
-                Err(err) => tracing::warn!(error = %err, "cannot LISTEN for new outbox rows; polling"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot LISTEN for new outbox rows; polling")
+                }
             }
         }
         let Some(listener) = guard.as_mut() else {

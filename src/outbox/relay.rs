@@ -172,12 +172,17 @@ pub fn plan_batches(mut rows: Vec<Row>, batch_size: usize) -> (Vec<Batch>, Vec<R
     let mut open: Option<Batch> = None;
     for (target, chain) in chains {
         match &mut open {
-            Some(batch) if batch.target == target && batch.rows.len() + chain.len() <= batch_size => {
+            Some(batch)
+                if batch.target == target && batch.rows.len() + chain.len() <= batch_size =>
+            {
                 batch.rows.extend(chain);
             }
             _ => {
                 batches.extend(open.take());
-                open = Some(Batch { target, rows: chain });
+                open = Some(Batch {
+                    target,
+                    rows: chain,
+                });
             }
         }
     }
@@ -201,7 +206,10 @@ pub fn settle(
                 continue;
             }
             Some(EntryResult::Failed { error, permanent }) => (error.clone(), *permanent),
-            None => ("the sink returned no result for this message".to_owned(), false),
+            None => (
+                "the sink returned no result for this message".to_owned(),
+                false,
+            ),
         };
         let attempts = row.attempts.saturating_add(1);
         let dead = permanent || u32::try_from(attempts).unwrap_or(u32::MAX) >= options.max_attempts;
@@ -242,7 +250,11 @@ pub struct Relay {
 
 impl Relay {
     /// A relay; `options.batch_size` is kept within 1 to 10 and `concurrency` at least 1.
-    pub fn new(store: Arc<dyn OutboxStore>, sink: Arc<dyn Sink>, mut options: RelayOptions) -> Self {
+    pub fn new(
+        store: Arc<dyn OutboxStore>,
+        sink: Arc<dyn Sink>,
+        mut options: RelayOptions,
+    ) -> Self {
         options.batch_size = options.batch_size.clamp(1, MAX_BATCH_SIZE);
         options.concurrency = options.concurrency.max(1);
         options.max_attempts = options.max_attempts.max(1);
@@ -309,7 +321,10 @@ impl Relay {
     /// Runs until `shutdown` completes, then finishes the batches in flight, releases every
     /// claim and returns. Database errors are logged and retried; only a failure to read the
     /// table at start is returned.
-    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<RelayReport, OutboxError> {
+    pub async fn run(
+        &self,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<RelayReport, OutboxError> {
         self.refresh().await?;
         let keeper = tokio::spawn(keep_leases(
             self.store.clone(),
@@ -369,14 +384,21 @@ impl Relay {
         match self.store.release(&self.options.relay_id).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(rows = n, "released claims"),
-            Err(err) => tracing::warn!(error = %err, "could not release claims; they expire with their lease"),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not release claims; they expire with their lease")
+            }
         }
         let report = RelayReport {
             sent: self.metrics.sent(),
             failed: self.metrics.failed(),
             dead: self.metrics.dead(),
         };
-        tracing::info!(sent = report.sent, failed = report.failed, dead = report.dead, "relay stopped");
+        tracing::info!(
+            sent = report.sent,
+            failed = report.failed,
+            dead = report.dead,
+            "relay stopped"
+        );
         Ok(report)
     }
 
@@ -427,7 +449,10 @@ impl Relay {
     }
 
     fn track(&self, ids: impl Iterator<Item = i64>, add: bool) {
-        let mut set = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut set = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         for id in ids {
             if add {
                 set.insert(id);
@@ -541,11 +566,10 @@ mod tests {
             .map(|b| (b.target.name.clone(), b.rows.len()))
             .collect();
         sizes.sort();
-        assert_eq!(
-            sizes,
-            [("a".into(), 10), ("a".into(), 10), ("b".into(), 5)]
-        );
-        assert!(batches.iter().all(|b| ids(b).windows(2).all(|w| w[0] < w[1])));
+        assert_eq!(sizes, [("a".into(), 10), ("a".into(), 10), ("b".into(), 5)]);
+        assert!(batches
+            .iter()
+            .all(|b| ids(b).windows(2).all(|w| w[0] < w[1])));
     }
 
     #[test]
@@ -574,7 +598,12 @@ mod tests {
             ..RelayOptions::default()
         };
         let q = Target::queue("q");
-        let mut rows = vec![row(1, &q, None), row(2, &q, None), row(3, &q, None), row(4, &q, None)];
+        let mut rows = vec![
+            row(1, &q, None),
+            row(2, &q, None),
+            row(3, &q, None),
+            row(4, &q, None),
+        ];
         rows[1].attempts = 1;
         rows[2].attempts = 2;
         let fail = |permanent| EntryResult::Failed {
@@ -588,7 +617,10 @@ mod tests {
             .iter()
             .map(|f| (f.id, f.attempts, f.dead, f.retry_in.as_secs()))
             .collect();
-        assert_eq!(summary, [(2, 2, false, 2), (3, 3, true, 3), (4, 1, true, 1)]);
+        assert_eq!(
+            summary,
+            [(2, 2, false, 2), (3, 3, true, 3), (4, 1, true, 1)]
+        );
         let (_, missing) = settle(&rows[..1], &[], &options);
         assert_eq!(missing.len(), 1, "no result counts as a failure");
     }
@@ -597,7 +629,9 @@ mod tests {
     fn backoff_doubles_up_to_the_cap() {
         let base = Duration::from_millis(100);
         let cap = Duration::from_secs(1);
-        let delays: Vec<u128> = (1..=6).map(|a| retry_delay(a, base, cap).as_millis()).collect();
+        let delays: Vec<u128> = (1..=6)
+            .map(|a| retry_delay(a, base, cap).as_millis())
+            .collect();
         assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
         assert_eq!(retry_delay(u32::MAX, base, cap), cap);
     }

@@ -129,15 +129,27 @@ mod tests {
             attempts: 0,
         };
         let results = sink
-            .send_batch(&target, &[row(1, envelope.to_json()), row(2, "not json".into())])
+            .send_batch(
+                &target,
+                &[row(1, envelope.to_json()), row(2, "not json".into())],
+            )
             .await;
         assert_eq!(results[0], EntryResult::Sent);
-        assert!(matches!(&results[1], EntryResult::Failed { permanent: true, .. }));
+        assert!(matches!(
+            &results[1],
+            EntryResult::Failed {
+                permanent: true,
+                ..
+            }
+        ));
         let sent = publisher.sent();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].target.name, "orders.fifo");
         assert_eq!(sent[0].group_id.as_deref(), Some("g"));
         assert_eq!(sent[0].deduplication_id.as_deref(), Some("d1"));
-        assert_eq!(sent[0].attributes.get("tenant").map(String::as_str), Some("7"));
+        assert_eq!(
+            sent[0].attributes.get("tenant").map(String::as_str),
+            Some("7")
+        );
     }
 }

@@ -66,7 +66,9 @@ pub(super) fn install_sql(t: &str) -> Vec<String> {
         format!(
             r#"CREATE INDEX IF NOT EXISTS "{t}_groups" ON "{t}" (target_name, group_id, id) WHERE dead_at IS NULL"#
         ),
-        format!(r#"CREATE INDEX IF NOT EXISTS "{t}_dead" ON "{t}" (dead_at) WHERE dead_at IS NOT NULL"#),
+        format!(
+            r#"CREATE INDEX IF NOT EXISTS "{t}_dead" ON "{t}" (dead_at) WHERE dead_at IS NOT NULL"#
+        ),
         format!(
             r#"CREATE INDEX IF NOT EXISTS "{t}_claimed" ON "{t}" (claimed_by) WHERE claimed_by IS NOT NULL"#
         ),
@@ -125,10 +127,7 @@ impl SqliteOutbox {
 
     /// `UPDATE … SET claimed_by, claimed_until WHERE id IN (` — the caller closes it.
     fn claim_update<'a>(&self, claim: &Claim<'a>) -> QueryBuilder<'a, Sqlite> {
-        let mut query = QueryBuilder::new(format!(
-            r#"UPDATE "{}" SET claimed_by = "#,
-            self.table
-        ));
+        let mut query = QueryBuilder::new(format!(r#"UPDATE "{}" SET claimed_by = "#, self.table));
         query.push_bind(claim.relay);
         query.push(", claimed_until = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ");
         query.push_bind(later(claim.lease));
@@ -169,7 +168,11 @@ impl OutboxStore for SqliteOutbox {
 
     async fn install(&self) -> Result<(), OutboxError> {
         let fail = || query_error(&self.table, "create the outbox table");
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(fail())?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(fail())?;
         for statement in install_sql(&self.table) {
             sqlx::query(&statement)
                 .execute(&mut *tx)
@@ -339,8 +342,9 @@ impl OutboxStore for SqliteOutbox {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(fail())?;
-        let mut select =
-            QueryBuilder::<Sqlite>::new(format!(r#"SELECT id FROM "{t}" WHERE dead_at IS NOT NULL"#));
+        let mut select = QueryBuilder::<Sqlite>::new(format!(
+            r#"SELECT id FROM "{t}" WHERE dead_at IS NOT NULL"#
+        ));
         push_resend_filter(&mut select, filter);
         select.push(" ORDER BY id");
         let ids: Vec<i64> = select

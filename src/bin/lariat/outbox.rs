@@ -8,9 +8,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use lariat::config::Config;
+use lariat::naming::NamingDefaults;
 use lariat::outbox::relay::{Relay, RelayOptions, MAX_BATCH_SIZE};
 use lariat::outbox::{self, Backend, ResendFilter, SplitKey, TargetStats, DEFAULT_TABLE};
-use lariat::naming::NamingDefaults;
 use lariat::publish::Publisher;
 use lariat::{exit, store};
 
@@ -151,7 +151,11 @@ async fn open(config: &Config, table: &TableArg) -> anyhow::Result<Box<dyn outbo
 }
 
 /// Runs one `lariat outbox` command.
-pub async fn run(command: OutboxCommand, config: Config, out: &mut impl Write) -> anyhow::Result<i32> {
+pub async fn run(
+    command: OutboxCommand,
+    config: Config,
+    out: &mut impl Write,
+) -> anyhow::Result<i32> {
     match command {
         OutboxCommand::Install {
             print,
@@ -250,7 +254,10 @@ async fn relay(args: RelayArgs, config: Config) -> anyhow::Result<i32> {
                 .await
                 .with_context(|| format!("cannot serve metrics on {addr}: is the port in use?"))?;
             tracing::info!(%addr, "serving metrics on /metrics");
-            Some(tokio::spawn(outbox::serve_metrics(listener, relay.metrics())))
+            Some(tokio::spawn(outbox::serve_metrics(
+                listener,
+                relay.metrics(),
+            )))
         }
         None => None,
     };
@@ -292,7 +299,12 @@ fn print_status(out: &mut impl Write, stats: &[TargetStats]) -> std::io::Result<
     if stats.is_empty() {
         return writeln!(out, "the outbox is empty");
     }
-    let width = stats.iter().map(|s| s.target.len()).max().unwrap_or(6).max(6);
+    let width = stats
+        .iter()
+        .map(|s| s.target.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     writeln!(
         out,
         "{:<5}  {:<width$}  {:>8}  {:>8}  {:>9}  {:>6}  OLDEST",
