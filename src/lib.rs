@@ -25,3 +25,4 @@ pub mod topology;
 pub use migrator::{Error, Migrator};
 pub mod exit;
 pub mod message;
+pub mod signal;
