@@ -357,7 +357,8 @@ async fn record_finished(
     report: &mut Report,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<(), StoreError> {
-    while let Some(i) = Some(report.versions.len()).filter(|&i| i < plan.steps.len()) {
+    while report.versions.len() < plan.steps.len() {
+        let i = report.versions.len();
         if steps[i].remaining > 0 {
             return Ok(());
         }
