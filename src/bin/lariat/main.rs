@@ -34,6 +34,7 @@ struct Cli {
 
 /// Options shared by every command.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Configuration (every command)")]
 struct ConfigArgs {
     /// Config file [default: ./lariat.toml when present].
     #[arg(long, env = "LARIAT_CONFIG", global = true, value_name = "FILE")]
