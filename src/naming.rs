@@ -56,6 +56,21 @@ impl fmt::Display for Kind {
     }
 }
 
+impl NameError {
+    /// How to fix it.
+    pub fn help(&self) -> &'static str {
+        match self {
+            NameError::BadPart { .. } => "use underscores inside parts, e.g. `user_created`",
+            NameError::BadKind(_) => "use `kind = \"event\"` or `kind = \"command\"`",
+            NameError::TooLong { .. } => {
+                "shorten the instance, publisher, type or dest, or give the resource a custom `name`"
+            }
+            NameError::BadCharacters(_) => "AWS allows A-Z a-z 0-9 _ - in topic and queue names",
+            NameError::FifoSuffix { .. } => "make `fifo` and the `.fifo` suffix of the name agree",
+        }
+    }
+}
+
 impl FromStr for Kind {
     type Err = NameError;
 
@@ -118,7 +133,7 @@ pub enum NameError {
     #[error("kind `{0}` must be `event` or `command`")]
     BadKind(String),
     /// The full name is longer than [`MAX_NAME_LEN`].
-    #[error("name `{name}` is {len} characters long; AWS allows at most {MAX_NAME_LEN} (shorten the instance, publisher, type or dest)")]
+    #[error("name `{name}` is {len} characters long; AWS allows at most {MAX_NAME_LEN}")]
     TooLong {
         /// The rejected name.
         name: String,

@@ -480,7 +480,7 @@ impl Replay<'_> {
                 .help("use either `name` (a custom name) or the parts of a standard name"));
             }
             let fifo = id.fifo.unwrap_or(name.ends_with(naming::FIFO_SUFFIX));
-            naming::validate_name(name, fifo).map_err(|e| Problem::new(e.to_string()))?;
+            naming::validate_name(name, fifo).map_err(name_problem)?;
             return Ok((name.to_owned(), naming::parse(resource, name)));
         }
         let message_type = match (resource, id.message_type) {
@@ -507,9 +507,7 @@ impl Replay<'_> {
             dest: id.dest.map(str::to_owned),
             fifo: id.fifo.unwrap_or(false),
         };
-        let name = parts
-            .name(resource)
-            .map_err(|e| Problem::new(e.to_string()))?;
+        let name = parts.name(resource).map_err(name_problem)?;
         Ok((name, ParsedName::Standard(parts)))
     }
 
@@ -699,7 +697,7 @@ impl Replay<'_> {
                     help: p.help,
                 })?;
             if dlq.name == name {
-                return Err(Problem::new("a queue cannot be its own dead-letter queue"));
+                return Err(Problem::new("a queue cannot be its own dead-letter queue").help("create a separate queue for failed messages and name it in `dead_letter_queue`"));
             }
             if dlq.fifo() != fifo {
                 return Err(fifo_mismatch(
@@ -737,7 +735,7 @@ impl Replay<'_> {
             (Some(RedriveAllowSpec::DenyAll), None) => Some(RedriveAllow::DenyAll),
             (Some(RedriveAllowSpec::ByQueue), Some(sources)) => {
                 if sources.is_empty() || sources.len() > 10 {
-                    return Err(Problem::new(format!("`redrive_allow_source_queues` lists {} queues; AWS allows 1 to 10", sources.len())));
+                    return Err(Problem::new(format!("`redrive_allow_source_queues` lists {} queues; AWS allows 1 to 10", sources.len())).help("use `redrive_allow_policy = \"allowAll\"` for more source queues"));
                 }
                 let names = sources
                     .iter()
@@ -750,7 +748,7 @@ impl Replay<'_> {
                     .help("list the source queues: `redrive_allow_source_queues = [{ type = \"...\", dest = \"...\" }]`"))
             }
             (_, Some(_)) => {
-                return Err(Problem::new("`redrive_allow_source_queues` needs `redrive_allow_policy = \"byQueue\"`"))
+                return Err(Problem::new("`redrive_allow_source_queues` needs `redrive_allow_policy = \"byQueue\"`").help("add `redrive_allow_policy = \"byQueue\"`, or remove the source queues"))
             }
         };
         overlay_tags(&mut queue.tags, spec.tags.as_ref());
@@ -790,7 +788,8 @@ impl Replay<'_> {
                     ));
                 }
                 if target.name == topic.name {
-                    return Err(Problem::new("a topic cannot be subscribed to itself"));
+                    return Err(Problem::new("a topic cannot be subscribed to itself")
+                        .help("name another topic in `target_topic`"));
                 }
                 Endpoint::Topic(target.name.clone())
             }
@@ -887,9 +886,10 @@ impl Replay<'_> {
         let is_queue = matches!(sub.key.endpoint, Endpoint::Queue(_));
         let a = &mut sub.attributes;
         if spec.raw_message_delivery.is_some() && !is_queue {
-            return Err(Problem::new(
-                "`raw_message_delivery` applies to queue subscriptions only",
-            ));
+            return Err(
+                Problem::new("`raw_message_delivery` applies to queue subscriptions only")
+                    .help("remove it from the topic-to-topic subscription"),
+            );
         }
         set(&mut a.raw_message_delivery, spec.raw_message_delivery);
         if let Some(policy) = &spec.filter_policy {
@@ -1100,18 +1100,21 @@ fn check_tags(tags: &BTreeMap<String, String>) -> Checked<()> {
         return Err(Problem::new(format!(
             "{} tags; lariat adds up to 8 of its own and AWS allows 50",
             tags.len()
-        )));
+        ))
+        .help("remove some tags"));
     }
     for (key, value) in tags {
         if key.is_empty() || key.len() > 128 || value.len() > 256 {
             return Err(Problem::new(format!(
                 "tag `{key}`: keys are 1–128 characters, values at most 256"
-            )));
+            ))
+            .help("shorten the tag"));
         }
         if key.starts_with("aws:") {
-            return Err(Problem::new(format!(
-                "tag `{key}`: the `aws:` prefix is reserved by AWS"
-            )));
+            return Err(
+                Problem::new(format!("tag `{key}`: the `aws:` prefix is reserved by AWS"))
+                    .help("rename the tag key"),
+            );
         }
     }
     Ok(())
@@ -1246,6 +1249,10 @@ fn reject_unset(unset: &[String], verb: Verb, resource: &str) -> Checked<()> {
         verb.table(resource)
     ))
     .help("leave the attribute out to get the AWS default"))
+}
+
+fn name_problem(e: naming::NameError) -> Problem {
+    Problem::new(e.to_string()).help(e.help())
 }
 
 fn unknown_unset(key: &str, allowed: &[&str]) -> Problem {

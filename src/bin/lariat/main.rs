@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lariat::config::{Config, Overrides};
 use lariat::executor::{ApplyOptions, Event, DEFAULT_CONCURRENCY};
+use lariat::generate::GenerateError;
 use lariat::migrator::{Error, RunOptions};
 use lariat::plan::{Checks, RollbackTarget, State};
 use lariat::store::StoreError;
@@ -304,7 +305,10 @@ fn report(err: &anyhow::Error) -> i32 {
         }
         None => {
             eprintln!("error: {err:#}");
-            exit::FAILURE
+            match err.downcast_ref::<GenerateError>() {
+                Some(GenerateError::BadName(_)) => exit::USAGE,
+                _ => exit::FAILURE,
+            }
         }
     }
 }
@@ -453,7 +457,12 @@ fn progress(verb: &'static str) -> impl Fn(Event) + Sync {
         } = event
         {
             println!(
-                "  {verb:>8} {version} {name} ({operations} operations, {:.2}s)",
+                "  {verb:>8} {version} {name} ({operations} {}, {:.2}s)",
+                if operations == 1 {
+                    "operation"
+                } else {
+                    "operations"
+                },
                 elapsed.as_secs_f64()
             );
         }
