@@ -84,6 +84,47 @@ impl Project {
         project
     }
 
+    /// A project of `migrations` generated migrations, each with a topic, a dead-letter queue,
+    /// a queue using it, and a filtered subscription (some FIFO).
+    pub fn generated(db: Db, migrations: usize) -> Project {
+        let project = Project::new(db);
+        for i in 0..migrations {
+            let fifo = i % 4 == 3;
+            let text = format!(
+                r#"
+[[create_topic]]
+type = "t{i}"
+fifo = {fifo}
+
+[[create_queue]]
+type = "t{i}"
+dest = "dead"
+fifo = {fifo}
+
+[[create_queue]]
+type = "t{i}"
+dest = "worker"
+fifo = {fifo}
+visibility_timeout = {vt}
+dead_letter_queue = {{ type = "t{i}", dest = "dead", fifo = {fifo} }}
+max_receive_count = 3
+
+[[subscribe]]
+topic = {{ type = "t{i}", fifo = {fifo} }}
+queue = {{ type = "t{i}", dest = "worker", fifo = {fifo} }}
+raw_message_delivery = true
+filter_policy = {{ source = ["s{i}"] }}
+"#,
+                vt = 30 + i
+            );
+            project.write(
+                &format!("{}_m{i}.toml", 20_240_101_000_000_i64 + i as i64),
+                &text,
+            );
+        }
+        project
+    }
+
     /// The migrations folder.
     pub fn migrations(&self) -> PathBuf {
         self.dir.path().join("lariat/migrate")
