@@ -15,6 +15,7 @@ pub mod diagnostic;
 pub mod executor;
 pub mod generate;
 pub mod graph;
+pub mod inspect;
 pub mod migration;
 pub mod migrator;
 pub mod naming;

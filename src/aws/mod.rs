@@ -6,6 +6,7 @@
 //! with exponential backoff.
 
 mod execute;
+pub mod inspect;
 
 use std::error::Error as StdError;
 use std::time::Duration;
