@@ -259,7 +259,18 @@ fn main() -> ExitCode {
             return exit_code(exit::FAILURE);
         }
     };
-    let code = runtime.block_on(run(cli)).unwrap_or_else(|e| report(&e));
+    let code = runtime.block_on(run(cli)).unwrap_or_else(|e| {
+        // `lariat list | head`: the reader has all it wanted
+        let broken_pipe = e
+            .chain()
+            .filter_map(|c| c.downcast_ref::<io::Error>())
+            .any(|io| io.kind() == io::ErrorKind::BrokenPipe);
+        if broken_pipe {
+            exit::OK
+        } else {
+            report(&e)
+        }
+    });
     exit_code(code)
 }
 
