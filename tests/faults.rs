@@ -312,29 +312,11 @@ fn three_migrates_at_once_on_postgres_apply_each_migration_once() {
     };
     let emulator = Emulator::start();
     let project = Project::generated(Db::Postgres(url), 12);
-    let children: Vec<_> = (0..3)
-        .map(|_| {
-            project
-                .lariat_process(&emulator)
-                .arg("migrate")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut applied = 0;
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        applied += String::from_utf8_lossy(&out.stdout)
-            .matches("   applied ")
-            .count();
-    }
+    let applied: usize = project
+        .race(&emulator, 3, &["migrate"])
+        .iter()
+        .map(|out| out.matches("   applied ").count())
+        .sum();
     assert_eq!(
         applied, 12,
         "each of the 12 migrations applied exactly once"
