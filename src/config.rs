@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::naming::{self, NamingDefaults};
+use crate::store::redact_url;
 
 /// The config file looked for in the current directory.
 pub const DEFAULT_CONFIG_FILE: &str = "lariat.toml";
@@ -284,24 +285,6 @@ fn read_file(path: &Path) -> Result<ConfigFile, ConfigError> {
     })
 }
 
-/// A database URL with its password replaced by `***`, safe for logs and errors.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,20 +398,6 @@ mod tests {
         assert_eq!(
             c.database_url(),
             "sqlite://tests/fixtures/.lariat/test.versions.db"
-        );
-    }
-
-    #[test]
-    fn redaction() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(redact_url("mysql://root@h/db"), "mysql://root@h/db");
-        assert_eq!(redact_url("sqlite://a.db"), "sqlite://a.db");
-        assert_eq!(
-            redact_url("postgres://u:p@ss@h/db"),
-            "postgres://u:***@h/db"
         );
     }
 }

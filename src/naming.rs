@@ -27,7 +27,9 @@ pub const ANY_PUBLISHER: &str = "any";
 /// The type part meaning "receives every type".
 pub const ALL_TYPES: &str = "all";
 
-/// Whether a message (and the topic or queue carrying it) is an event or a command.
+/// Whether a message (and the topic or queue carrying it) is an event — a fact that happened,
+/// named `<aggregate>_<past participle>` — or a command — a request for a state change with
+/// exactly one handler, named `<verb>_<aggregate>`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
 )]
@@ -48,11 +50,34 @@ impl Kind {
             Kind::Command => "command",
         }
     }
+
+    /// The prefix of a message envelope's `type` field: `event_` or `command_`.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Kind::Event => "event_",
+            Kind::Command => "command_",
+        }
+    }
 }
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl NameError {
+    /// How to fix it.
+    pub fn help(&self) -> &'static str {
+        match self {
+            NameError::BadPart { .. } => "use underscores inside parts, e.g. `user_created`",
+            NameError::BadKind(_) => "use `kind = \"event\"` or `kind = \"command\"`",
+            NameError::TooLong { .. } => {
+                "shorten the instance, publisher, type or dest, or give the resource a custom `name`"
+            }
+            NameError::BadCharacters(_) => "AWS allows A-Z a-z 0-9 _ - in topic and queue names",
+            NameError::FifoSuffix { .. } => "make `fifo` and the `.fifo` suffix of the name agree",
+        }
     }
 }
 
@@ -118,7 +143,7 @@ pub enum NameError {
     #[error("kind `{0}` must be `event` or `command`")]
     BadKind(String),
     /// The full name is longer than [`MAX_NAME_LEN`].
-    #[error("name `{name}` is {len} characters long; AWS allows at most {MAX_NAME_LEN} (shorten the instance, publisher, type or dest)")]
+    #[error("name `{name}` is {len} characters long; AWS allows at most {MAX_NAME_LEN}")]
     TooLong {
         /// The rejected name.
         name: String,

@@ -6,6 +6,7 @@
 //! with exponential backoff.
 
 mod execute;
+pub mod inspect;
 pub mod publish;
 
 use std::error::Error as StdError;
@@ -105,6 +106,30 @@ impl Aws {
     /// Loads the AWS configuration chain with lariat's overrides, and learns the account id
     /// (from the settings, or one `sts:GetCallerIdentity` call).
     pub async fn connect(settings: &AwsSettings) -> Result<Aws, AwsError> {
+        Self::connect_with(settings, None).await
+    }
+
+    /// Like [`Aws::connect`], but with fixed credentials instead of the credential chain: for
+    /// local emulators and tests, which accept any key.
+    pub async fn connect_with_credentials(
+        settings: &AwsSettings,
+        access_key_id: &str,
+        secret_access_key: &str,
+    ) -> Result<Aws, AwsError> {
+        let credentials = aws_sdk_sqs::config::Credentials::new(
+            access_key_id,
+            secret_access_key,
+            None,
+            None,
+            "lariat-static",
+        );
+        Self::connect_with(settings, Some(credentials)).await
+    }
+
+    async fn connect_with(
+        settings: &AwsSettings,
+        credentials: Option<aws_sdk_sqs::config::Credentials>,
+    ) -> Result<Aws, AwsError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(
                 RetryConfig::standard()
@@ -126,6 +151,9 @@ impl Aws {
         }
         if let Some(url) = &settings.endpoint_url {
             loader = loader.endpoint_url(url);
+        }
+        if let Some(credentials) = credentials {
+            loader = loader.credentials_provider(credentials);
         }
         let config = loader.load().await;
         let region = config.region().ok_or(AwsError::NoRegion)?.to_string();

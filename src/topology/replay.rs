@@ -127,6 +127,13 @@ impl Origins {
     }
 }
 
+/// The operations of one file so far, and the line where each resource first appeared.
+#[derive(Default)]
+struct Collected {
+    ops: Vec<Operation>,
+    touched: HashMap<String, usize>,
+}
+
 /// An error message and its fix, before it gets a file and line.
 struct Problem {
     message: String,
@@ -304,101 +311,87 @@ impl Replay<'_> {
         state: &mut Topology,
         is_up: bool,
     ) -> Vec<Operation> {
-        let mut ops = Vec::new();
-        let mut touched: HashMap<String, usize> = HashMap::new();
-        let mut push = |replay: &mut Self, op: Operation, line: usize, state: &mut Topology| {
-            let key = touched_key(&op);
-            if let Some(first) = touched.get(&key) {
-                replay.report(
-                    line,
-                    Problem::new(format!("{key} already appears in this migration (line {first})"))
-                        .help("a migration may create, change or delete each resource once; split the steps into separate migrations"),
-                );
-                return;
-            }
-            touched.insert(key, line);
-            state.apply(&op);
-            ops.push(op);
-        };
-
-        for spec in &raw.create_topic {
-            let line = self.line(spec);
-            match self.create_topic(spec.get_ref(), state) {
-                Ok(op) => {
-                    if is_up {
-                        if let Operation::CreateTopic(t) = &op {
-                            self.origins.record("topic", &t.name, &self.file.path, line);
-                        }
-                    }
-                    push(self, op, line, state)
-                }
-                Err(p) => self.report(line, p),
-            }
+        let mut out = Collected::default();
+        for (line, spec) in self.lines(&raw.create_topic) {
+            let result = self.create_topic(spec, state);
+            self.collect(&mut out, line, result, state, is_up);
         }
         for (line, spec) in self.dead_letter_queues_first(&raw.create_queue) {
-            match self.create_queue(spec, state) {
-                Ok(op) => {
-                    if is_up {
-                        if let Operation::CreateQueue(q) = &op {
-                            self.origins.record("queue", &q.name, &self.file.path, line);
-                        }
-                    }
-                    push(self, op, line, state)
-                }
-                Err(p) => self.report(line, p),
-            }
+            let result = self.create_queue(spec, state);
+            self.collect(&mut out, line, result, state, is_up);
         }
-        for spec in &raw.subscribe {
-            let line = self.line(spec);
-            match self.subscribe(spec.get_ref(), state, line) {
-                Ok(op) => push(self, op, line, state),
-                Err(p) => self.report(line, p),
-            }
+        for (line, spec) in self.lines(&raw.subscribe) {
+            let result = self.subscribe(spec, state, line);
+            self.collect(&mut out, line, result, state, is_up);
         }
-        for spec in &raw.change_topic {
-            let line = self.line(spec);
-            match self.change_topic(spec.get_ref(), state) {
-                Ok(op) => push(self, op, line, state),
-                Err(p) => self.report(line, p),
-            }
+        for (line, spec) in self.lines(&raw.change_topic) {
+            let result = self.change_topic(spec, state);
+            self.collect(&mut out, line, result, state, is_up);
         }
-        for spec in &raw.change_queue {
-            let line = self.line(spec);
-            match self.change_queue(spec.get_ref(), state) {
-                Ok(op) => push(self, op, line, state),
-                Err(p) => self.report(line, p),
-            }
+        for (line, spec) in self.lines(&raw.change_queue) {
+            let result = self.change_queue(spec, state);
+            self.collect(&mut out, line, result, state, is_up);
         }
-        for spec in &raw.change_subscription {
-            let line = self.line(spec);
-            match self.change_subscription(spec.get_ref(), state) {
-                Ok(op) => push(self, op, line, state),
-                Err(p) => self.report(line, p),
-            }
+        for (line, spec) in self.lines(&raw.change_subscription) {
+            let result = self.change_subscription(spec, state);
+            self.collect(&mut out, line, result, state, is_up);
         }
-        for spec in &raw.unsubscribe {
-            let line = self.line(spec);
-            match self.unsubscribe(spec.get_ref(), state) {
-                Ok(op) => push(self, op, line, state),
-                Err(p) => self.report(line, p),
-            }
+        for (line, spec) in self.lines(&raw.unsubscribe) {
+            let result = self.unsubscribe(spec, state);
+            self.collect(&mut out, line, result, state, is_up);
         }
+        // a queue goes before the dead-letter queue it uses
         let mut deletes = self.dead_letter_queues_first(&raw.delete_queue);
         deletes.reverse();
         for (line, spec) in deletes {
-            match self.delete_queue(spec, state) {
-                Ok(op) => push(self, op, line, state),
-                Err(p) => self.report(line, p),
+            let result = self.delete_queue(spec, state);
+            self.collect(&mut out, line, result, state, is_up);
+        }
+        for (line, spec) in self.lines(&raw.delete_topic) {
+            let result = self.delete_topic(spec, state);
+            self.collect(&mut out, line, result, state, is_up);
+        }
+        out.ops
+    }
+
+    /// Each table with the line of its header.
+    fn lines<'s, T>(&self, specs: &'s [toml::Spanned<T>]) -> Vec<(usize, &'s T)> {
+        specs.iter().map(|s| (self.line(s), s.get_ref())).collect()
+    }
+
+    /// Keeps a checked operation (applying it to `state`) or reports why it was refused.
+    fn collect(
+        &mut self,
+        out: &mut Collected,
+        line: usize,
+        result: Checked<Operation>,
+        state: &mut Topology,
+        is_up: bool,
+    ) {
+        let op = match result {
+            Ok(op) => op,
+            Err(problem) => return self.report(line, problem),
+        };
+        let key = touched_key(&op);
+        if let Some(first) = out.touched.get(&key) {
+            let problem = Problem::new(format!("{key} already appears in this migration (line {first})"))
+                .help("a migration may create, change or delete each resource once; split the steps into separate migrations");
+            return self.report(line, problem);
+        }
+        if is_up {
+            match &op {
+                Operation::CreateTopic(t) => {
+                    self.origins.record("topic", &t.name, &self.file.path, line)
+                }
+                Operation::CreateQueue(q) => {
+                    self.origins.record("queue", &q.name, &self.file.path, line)
+                }
+                _ => {}
             }
         }
-        for spec in &raw.delete_topic {
-            let line = self.line(spec);
-            match self.delete_topic(spec.get_ref(), state) {
-                Ok(op) => push(self, op, line, state),
-                Err(p) => self.report(line, p),
-            }
-        }
-        ops
+        out.touched.insert(key, line);
+        state.apply(&op);
+        out.ops.push(op);
     }
 
     /// Orders queue specs so that a dead-letter queue declared in the same list comes before
@@ -480,7 +473,7 @@ impl Replay<'_> {
                 .help("use either `name` (a custom name) or the parts of a standard name"));
             }
             let fifo = id.fifo.unwrap_or(name.ends_with(naming::FIFO_SUFFIX));
-            naming::validate_name(name, fifo).map_err(|e| Problem::new(e.to_string()))?;
+            naming::validate_name(name, fifo).map_err(name_problem)?;
             return Ok((name.to_owned(), naming::parse(resource, name)));
         }
         let message_type = match (resource, id.message_type) {
@@ -507,9 +500,7 @@ impl Replay<'_> {
             dest: id.dest.map(str::to_owned),
             fifo: id.fifo.unwrap_or(false),
         };
-        let name = parts
-            .name(resource)
-            .map_err(|e| Problem::new(e.to_string()))?;
+        let name = parts.name(resource).map_err(name_problem)?;
         Ok((name, ParsedName::Standard(parts)))
     }
 
@@ -699,7 +690,7 @@ impl Replay<'_> {
                     help: p.help,
                 })?;
             if dlq.name == name {
-                return Err(Problem::new("a queue cannot be its own dead-letter queue"));
+                return Err(Problem::new("a queue cannot be its own dead-letter queue").help("create a separate queue for failed messages and name it in `dead_letter_queue`"));
             }
             if dlq.fifo() != fifo {
                 return Err(fifo_mismatch(
@@ -737,7 +728,7 @@ impl Replay<'_> {
             (Some(RedriveAllowSpec::DenyAll), None) => Some(RedriveAllow::DenyAll),
             (Some(RedriveAllowSpec::ByQueue), Some(sources)) => {
                 if sources.is_empty() || sources.len() > 10 {
-                    return Err(Problem::new(format!("`redrive_allow_source_queues` lists {} queues; AWS allows 1 to 10", sources.len())));
+                    return Err(Problem::new(format!("`redrive_allow_source_queues` lists {} queues; AWS allows 1 to 10", sources.len())).help("use `redrive_allow_policy = \"allowAll\"` for more source queues"));
                 }
                 let names = sources
                     .iter()
@@ -750,7 +741,7 @@ impl Replay<'_> {
                     .help("list the source queues: `redrive_allow_source_queues = [{ type = \"...\", dest = \"...\" }]`"))
             }
             (_, Some(_)) => {
-                return Err(Problem::new("`redrive_allow_source_queues` needs `redrive_allow_policy = \"byQueue\"`"))
+                return Err(Problem::new("`redrive_allow_source_queues` needs `redrive_allow_policy = \"byQueue\"`").help("add `redrive_allow_policy = \"byQueue\"`, or remove the source queues"))
             }
         };
         overlay_tags(&mut queue.tags, spec.tags.as_ref());
@@ -790,7 +781,8 @@ impl Replay<'_> {
                     ));
                 }
                 if target.name == topic.name {
-                    return Err(Problem::new("a topic cannot be subscribed to itself"));
+                    return Err(Problem::new("a topic cannot be subscribed to itself")
+                        .help("name another topic in `target_topic`"));
                 }
                 Endpoint::Topic(target.name.clone())
             }
@@ -887,9 +879,10 @@ impl Replay<'_> {
         let is_queue = matches!(sub.key.endpoint, Endpoint::Queue(_));
         let a = &mut sub.attributes;
         if spec.raw_message_delivery.is_some() && !is_queue {
-            return Err(Problem::new(
-                "`raw_message_delivery` applies to queue subscriptions only",
-            ));
+            return Err(
+                Problem::new("`raw_message_delivery` applies to queue subscriptions only")
+                    .help("remove it from the topic-to-topic subscription"),
+            );
         }
         set(&mut a.raw_message_delivery, spec.raw_message_delivery);
         if let Some(policy) = &spec.filter_policy {
@@ -1100,18 +1093,21 @@ fn check_tags(tags: &BTreeMap<String, String>) -> Checked<()> {
         return Err(Problem::new(format!(
             "{} tags; lariat adds up to 8 of its own and AWS allows 50",
             tags.len()
-        )));
+        ))
+        .help("remove some tags"));
     }
     for (key, value) in tags {
         if key.is_empty() || key.len() > 128 || value.len() > 256 {
             return Err(Problem::new(format!(
                 "tag `{key}`: keys are 1–128 characters, values at most 256"
-            )));
+            ))
+            .help("shorten the tag"));
         }
         if key.starts_with("aws:") {
-            return Err(Problem::new(format!(
-                "tag `{key}`: the `aws:` prefix is reserved by AWS"
-            )));
+            return Err(
+                Problem::new(format!("tag `{key}`: the `aws:` prefix is reserved by AWS"))
+                    .help("rename the tag key"),
+            );
         }
     }
     Ok(())
@@ -1246,6 +1242,10 @@ fn reject_unset(unset: &[String], verb: Verb, resource: &str) -> Checked<()> {
         verb.table(resource)
     ))
     .help("leave the attribute out to get the AWS default"))
+}
+
+fn name_problem(e: naming::NameError) -> Problem {
+    Problem::new(e.to_string()).help(e.help())
 }
 
 fn unknown_unset(key: &str, allowed: &[&str]) -> Problem {

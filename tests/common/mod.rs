@@ -7,6 +7,8 @@
 //! dev-dependencies alone.
 #![allow(dead_code)]
 
+pub mod project;
+
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

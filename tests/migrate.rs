@@ -1,0 +1,347 @@
+//! `lariat migrate`, `rollback` and `status` end to end: the real binary, a moto server, and
+//! the version store on SQLite (always), PostgreSQL and MariaDB (when their URLs are set).
+
+// a test that cannot set up its fixture should panic, loudly
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use common::project::{account, aws, declared, Account, Db, Project};
+use common::Emulator;
+use predicates::str::contains;
+
+fn migrate_then_rollback_leaves_the_account_as_it_was(db: Db) {
+    let emulator = Emulator::start();
+    let project = Project::example(db);
+    project.lariat(&emulator).arg("status").assert().code(2);
+    project
+        .lariat(&emulator)
+        .arg("migrate")
+        .assert()
+        .success()
+        .stdout(contains("applied 5 migrations"));
+    project.lariat(&emulator).arg("status").assert().code(0);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws(&emulator));
+    assert_eq!(
+        runtime.block_on(account(&aws)),
+        declared(&project, &emulator)
+    );
+
+    project
+        .lariat(&emulator)
+        .args(["rollback", "--all", "--yes"])
+        .assert()
+        .success()
+        .stdout(contains("undone 5 migrations"));
+    assert_eq!(runtime.block_on(account(&aws)), Account::default());
+    project
+        .lariat(&emulator)
+        .arg("status")
+        .assert()
+        .code(2)
+        .stdout(contains("0 applied, 5 pending"));
+}
+
+#[test]
+fn sqlite_migrate_then_rollback_leaves_the_account_as_it_was() {
+    migrate_then_rollback_leaves_the_account_as_it_was(Db::Sqlite);
+}
+
+#[test]
+fn postgres_migrate_then_rollback_leaves_the_account_as_it_was() {
+    match common::postgres_url() {
+        Some(url) => migrate_then_rollback_leaves_the_account_as_it_was(Db::Postgres(url)),
+        None => eprintln!("skipped: LARIAT_TEST_POSTGRES_URL is not set"),
+    }
+}
+
+#[test]
+fn mysql_migrate_then_rollback_leaves_the_account_as_it_was() {
+    match common::mysql_url() {
+        Some(url) => migrate_then_rollback_leaves_the_account_as_it_was(Db::Mysql(url)),
+        None => eprintln!("skipped: LARIAT_TEST_MYSQL_URL is not set"),
+    }
+}
+
+#[test]
+fn rollback_to_a_version_keeps_it_applied() {
+    let emulator = Emulator::start();
+    let project = Project::example(Db::Sqlite);
+    project.lariat(&emulator).arg("migrate").assert().success();
+    project
+        .lariat(&emulator)
+        .args(["rollback", "20240101000200"])
+        .assert()
+        .success()
+        .stdout(contains("undone 2 migrations"));
+    let out = project
+        .lariat(&emulator)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let statuses: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let states: Vec<&str> = statuses
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["applied", "applied", "applied", "pending", "pending"]
+    );
+
+    project
+        .lariat(&emulator)
+        .arg("rollback")
+        .assert()
+        .success()
+        .stdout(contains("undone 20240101000200"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn published_messages_reach_every_subscribed_queue() {
+    let emulator = Emulator::start();
+    let project = Project::example(Db::Sqlite);
+    project.lariat(&emulator).arg("migrate").assert().success();
+    let aws = aws(&emulator).await;
+    let topic = |name: &str| aws.arns().topic(name);
+
+    // FIFO topic: raw delivery to the mailer, the SNS envelope to statistics
+    aws.sns
+        .publish()
+        .topic_arn(topic("test-event-fanout-registration-user_created.fifo"))
+        .message(r#"{"hello":"fifo"}"#)
+        .message_group_id("user-1")
+        .message_deduplication_id("user-1-created")
+        .send()
+        .await
+        .unwrap();
+    let mailer = receive(
+        &aws,
+        "test-event-queue-registration-user_created-mailer.fifo",
+    )
+    .await;
+    assert_eq!(
+        mailer,
+        [r#"{"hello":"fifo"}"#],
+        "raw delivery keeps the body as published"
+    );
+    let stat = receive(&aws, "test-event-queue-registration-user_created-stat.fifo").await;
+    assert_eq!(stat.len(), 1);
+    let envelope: serde_json::Value = serde_json::from_str(&stat[0]).unwrap();
+    assert_eq!(envelope["Type"], "Notification");
+    assert_eq!(envelope["Message"], r#"{"hello":"fifo"}"#);
+
+    // the statistics queue hears both publishers, orders only when the body filter matches
+    for amount in [50, 150] {
+        aws.sns
+            .publish()
+            .topic_arn(topic("test-event-fanout-orders-order_created"))
+            .message(format!(r#"{{"amount":{amount}}}"#))
+            .send()
+            .await
+            .unwrap();
+    }
+    aws.sns
+        .publish()
+        .topic_arn(topic("test-event-fanout-registration-user_created"))
+        .message(r#"{"user":1}"#)
+        .send()
+        .await
+        .unwrap();
+    let mut statistic = receive(&aws, "test-event-queue-any-all-statistic").await;
+    statistic.sort();
+    assert_eq!(statistic, [r#"{"amount":150}"#, r#"{"user":1}"#]);
+}
+
+async fn receive(aws: &lariat::aws::Aws, queue: &str) -> Vec<String> {
+    let out = aws
+        .sqs
+        .receive_message()
+        .queue_url(aws.queue_url(queue))
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    out.messages()
+        .iter()
+        .filter_map(|m| m.body())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_policies_allow_each_subscribed_topic_and_go_on_unsubscribe() {
+    let emulator = Emulator::start();
+    let project = Project::example(Db::Sqlite);
+    project.lariat(&emulator).arg("migrate").assert().success();
+    let aws = aws(&emulator).await;
+    let queue = "test-event-queue-any-all-statistic";
+    let statistic = policy(&aws, queue).await.expect("a policy");
+    let mut sources: Vec<String> = statistic["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert_eq!(s["Principal"]["Service"], "sns.amazonaws.com");
+            assert_eq!(s["Action"], "sqs:SendMessage");
+            assert_eq!(s["Resource"], aws.arns().queue(queue));
+            s["Condition"]["ArnEquals"]["aws:SourceArn"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    sources.sort();
+    assert_eq!(
+        sources,
+        [
+            aws.arns().topic("test-event-fanout-orders-order_created"),
+            aws.arns()
+                .topic("test-event-fanout-registration-user_created"),
+        ]
+    );
+
+    project
+        .lariat(&emulator)
+        .args(["rollback", "20240101000200"])
+        .assert()
+        .success();
+    let gone = "test-event-queue-registration-user_created-mailer.fifo";
+    project
+        .lariat(&emulator)
+        .args(["rollback", "20240101000100"])
+        .assert()
+        .success();
+    assert!(
+        policy(&aws, gone).await.is_none(),
+        "the last statement removed removes the policy"
+    );
+}
+
+async fn policy(aws: &lariat::aws::Aws, queue: &str) -> Option<serde_json::Value> {
+    let out = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(aws.queue_url(queue))
+        .attribute_names(QueueAttributeName::Policy)
+        .send()
+        .await
+        .unwrap();
+    let text = out.attributes()?.get(&QueueAttributeName::Policy)?.clone();
+    (!text.is_empty()).then(|| serde_json::from_str(&text).unwrap())
+}
+
+#[test]
+fn an_edited_applied_file_is_refused() {
+    let emulator = Emulator::start();
+    let project = Project::example(Db::Sqlite);
+    project
+        .lariat(&emulator)
+        .args(["migrate", "--to", "20240101000100"])
+        .assert()
+        .success();
+    let file = project
+        .migrations()
+        .join("20240101000000_user_created_topic.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("identity", "platform")).unwrap();
+    project
+        .lariat(&emulator)
+        .arg("migrate")
+        .assert()
+        .code(4)
+        .stderr(contains(
+            "20240101000000_user_created_topic.toml) was edited after it was applied",
+        ));
+    project
+        .lariat(&emulator)
+        .arg("status")
+        .assert()
+        .stdout(contains("modified"));
+}
+
+#[test]
+fn a_queue_made_by_hand_with_other_attributes_is_an_error_naming_them() {
+    let emulator = Emulator::start();
+    let project = Project::example(Db::Sqlite);
+    let (status, body) = emulator.aws_query(
+        "sqs",
+        "Action=CreateQueue&QueueName=test-event-queue-registration-user_created-mailer.fifo\
+         &Attribute.1.Name=FifoQueue&Attribute.1.Value=true\
+         &Attribute.2.Name=VisibilityTimeout&Attribute.2.Value=10",
+    );
+    assert_eq!(status, 200, "{body}");
+    project
+        .lariat(&emulator)
+        .arg("migrate")
+        .assert()
+        .code(1)
+        .stderr(contains("already exists with other attributes"))
+        .stderr(contains("VisibilityTimeout: declared 60, found 10"))
+        .stderr(contains("completed before stopping: 20240101000000"));
+    project
+        .lariat(&emulator)
+        .arg("status")
+        .assert()
+        .stdout(contains("interrupted"));
+}
+
+#[test]
+fn two_migrates_started_together_apply_each_migration_once() {
+    let emulator = Emulator::start();
+    let project = Project::example(Db::Sqlite);
+    let outputs = project.race(&emulator, 2, &["migrate"]);
+    let applied: usize = outputs
+        .iter()
+        .map(|o| o.matches("   applied ").count())
+        .sum();
+    assert_eq!(applied, 5, "each migration applied once: {outputs:#?}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws(&emulator));
+    assert_eq!(
+        runtime.block_on(account(&aws)),
+        declared(&project, &emulator)
+    );
+}
+
+#[test]
+fn dry_run_makes_no_aws_call_and_changes_nothing() {
+    let emulator = Emulator::start();
+    let project = Project::example(Db::Sqlite);
+    let before = emulator.request_count();
+    project
+        .lariat(&emulator)
+        .args(["migrate", "--dry-run", "--account-id", "123456789012"])
+        .assert()
+        .success()
+        .stdout(contains("dry run: would apply 5 migration(s)"))
+        .stdout(contains("sns:CreateTopic test-event-fanout-registration-user_created.fifo ContentBasedDeduplication=true FifoTopic=true"))
+        .stdout(contains("sns:Subscribe test-event-fanout-orders-order_created -> sqs test-event-queue-any-all-statistic"));
+    assert_eq!(emulator.request_count(), before);
+    project
+        .lariat(&emulator)
+        .arg("status")
+        .assert()
+        .code(2)
+        .stdout(contains("5 pending"));
+}
+
+#[test]
+fn aws_requests_per_created_resource() {
+    let emulator = Emulator::start();
+    let project = Project::example(Db::Sqlite);
+    let before = emulator.request_count();
+    project.lariat(&emulator).arg("migrate").assert().success();
+    let requests = emulator.request_count() - before;
+    let declared = declared(&project, &emulator);
+    let resources = declared.topics.len() + declared.queues.len();
+    let subscriptions = declared.subscriptions.len();
+    // one STS call for the account id, one call per topic or queue, at most three per subscription
+    assert!(
+        requests <= 1 + resources + 3 * subscriptions,
+        "{requests} requests for {resources} topics and queues and {subscriptions} subscriptions"
+    );
+}
