@@ -58,7 +58,7 @@ use uuid::Uuid;
 
 use crate::aws::publish::{Accepted, BatchOutcome, Destination, OutMessage};
 use crate::aws::{Aws, AwsError};
-use crate::message::{self, Command, Envelope, Event};
+use crate::message::{Command, Envelope, Event};
 use crate::naming::{self, NameError, NameParts, NamingDefaults, ResourceKind, FIFO_SUFFIX};
 
 /// The most messages AWS takes in one `PublishBatch` / `SendMessageBatch` call.
@@ -761,13 +761,6 @@ fn record(
     }
 }
 
-fn naming_kind(kind: message::Kind) -> naming::Kind {
-    match kind {
-        message::Kind::Event => naming::Kind::Event,
-        message::Kind::Command => naming::Kind::Command,
-    }
-}
-
 /// The target of a message: the custom name, or the standard name from the instance, the
 /// envelope (kind, publisher, type) and the options (topic or queue, dest, fifo).
 pub fn target(
@@ -793,7 +786,7 @@ pub fn target(
     }
     let parts = NameParts {
         instance: instance.to_owned(),
-        kind: naming_kind(envelope.kind()),
+        kind: envelope.kind(),
         publisher: envelope.publisher().to_owned(),
         message_type: envelope.name().to_owned(),
         dest: options.dest.clone(),

@@ -6,6 +6,7 @@
 //! with exponential backoff.
 
 mod execute;
+pub mod inspect;
 pub mod publish;
 
 use std::error::Error as StdError;

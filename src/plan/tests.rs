@@ -330,3 +330,17 @@ fn resource_tags_follow_the_ruby_gem() {
     );
     assert_eq!(tags["fifo"], "true");
 }
+
+#[test]
+fn policies_compare_as_json() {
+    let declared = r#"{"deadLetterTargetArn":"arn:x","maxReceiveCount":5}"#;
+    let actual = r#"{"maxReceiveCount":"5","deadLetterTargetArn":"arn:x"}"#;
+    assert!(attribute_matches("RedrivePolicy", declared, Some(actual)));
+    assert!(!attribute_matches(
+        "RedrivePolicy",
+        declared,
+        Some(r#"{"maxReceiveCount":6,"deadLetterTargetArn":"arn:x"}"#)
+    ));
+    assert!(!attribute_matches("VisibilityTimeout", "30", Some("60")));
+    assert!(attribute_matches("KmsMasterKeyId", "", None));
+}

@@ -1,7 +1,7 @@
 //! The declared topology: topics, queues and subscriptions as the migration files say they are
 //! at one version, and the operations that move it from one version to the next.
 //!
-//! The folder of migrations replays into a [`Topology`] at every version ([`replay`]), so the
+//! The folder of migrations replays into a [`Topology`] at every version ([`load_project`]), so the
 //! inverse of every operation is known: the `down` of a delete recreates the resource with its
 //! declared attributes, the `down` of a change restores the previous values.
 
@@ -215,7 +215,7 @@ impl Topology {
         }
     }
 
-    /// Applies one operation. Operations come from [`replay`], which checked them against the
+    /// Applies one operation. Operations come from [`load_project`], which checked them against the
     /// topology they apply to.
     pub fn apply(&mut self, op: &Operation) {
         match op {

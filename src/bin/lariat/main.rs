@@ -1,6 +1,7 @@
 //! `lariat`: the command-line front of the lariat library. It parses arguments, builds the
 //! configuration, calls the library and prints; exit codes are in [`lariat::exit`].
 
+mod inspect;
 mod outbox;
 
 use std::io::{self, IsTerminal, Write};
@@ -38,6 +39,7 @@ struct Cli {
 
 /// Options shared by every command.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Configuration (every command)")]
 struct ConfigArgs {
     /// Config file [default: ./lariat.toml when present].
     #[arg(long, env = "LARIAT_CONFIG", global = true, value_name = "FILE")]
@@ -118,7 +120,19 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
+        /// Draw what the AWS account holds (this instance, and the custom names the files
+        /// declare) instead of the files, so the two can be diffed.
+        #[arg(long, conflicts_with = "at_version")]
+        live: bool,
     },
+    /// List the topics, queues or subscriptions of the AWS account, names parsed into their
+    /// parts by the naming rules.
+    List(inspect::ListArgs),
+    /// Compare the AWS account with the migrations at the newest applied version.
+    ///
+    /// Reports what is missing, unexpected (of this instance) or different. Exits 0 when the
+    /// account is in sync, 2 when it drifted.
+    Drift(inspect::DriftArgs),
     /// Apply pending migrations to AWS, oldest first.
     Migrate {
         /// Apply up to and including this version.
@@ -260,7 +274,18 @@ fn main() -> ExitCode {
             return exit_code(exit::FAILURE);
         }
     };
-    let code = runtime.block_on(run(cli)).unwrap_or_else(|e| report(&e));
+    let code = runtime.block_on(run(cli)).unwrap_or_else(|e| {
+        // `lariat list | head`: the reader has all it wanted
+        let broken_pipe = e
+            .chain()
+            .filter_map(|c| c.downcast_ref::<io::Error>())
+            .any(|io| io.kind() == io::ErrorKind::BrokenPipe);
+        if broken_pipe {
+            exit::OK
+        } else {
+            report(&e)
+        }
+    });
     exit_code(code)
 }
 
@@ -317,6 +342,7 @@ fn report(err: &anyhow::Error) -> i32 {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let names = inspect::NameFlags::of(&cli.config);
     let config = cli.config.load()?;
     let mut out = io::stdout().lock();
     match cli.command {
@@ -339,7 +365,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             writeln!(out, "{count} migrations, {operations} operations: valid")?;
             Ok(exit::OK)
         }
-        Command::Graph { at, format } => {
+        Command::Graph { at, format, live } => {
             let migrator = Migrator::load(config)?;
             if let Some(v) = at {
                 if migrator.project.get(v).is_none() {
@@ -350,13 +376,15 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 GraphFormat::Dot => graph::Format::Dot,
                 GraphFormat::Mermaid => graph::Format::Mermaid,
             };
-            write!(
-                out,
-                "{}",
-                graph::render(&migrator.project.topology_at(at), format)
-            )?;
+            let topology = match live {
+                true => inspect::live_graph(&migrator).await?,
+                false => migrator.project.topology_at(at),
+            };
+            write!(out, "{}", graph::render(&topology, format))?;
             Ok(exit::OK)
         }
+        Command::List(args) => inspect::list(args, names, config, &mut out).await,
+        Command::Drift(args) => inspect::drift(args, config, &mut out).await,
         Command::Status { json } => {
             let migrator = Migrator::load(config)?;
             let statuses = migrator.status().await?;
