@@ -5,7 +5,7 @@
 
 PHASES.tsv has one line per measured run: key, label, seconds, requests, actions file (the
 `service:Action` lines bench/moto_server.py logged during the run, or `-`), direction (`up`,
-`down` or `local`). Repeated keys (validate runs) are reported as their median. Facts about
+`down` or `local`), the emulator's CPU seconds meanwhile. Repeated keys (validate runs) are reported as their median. Facts about
 the project come from BENCH_* environment variables set by bench/run. Prints the tables.
 """
 
@@ -31,7 +31,8 @@ def kind(action: str, direction: str) -> str:
 
 class Phase:
     def __init__(self, rows):
-        self.key, self.label, _, _, self.actions_file, self.direction = rows[0]
+        self.key, self.label, _, _, self.actions_file, self.direction, _ = rows[0]
+        self.emulator_cpu = statistics.median(float(r[6]) for r in rows)
         self.runs = len(rows)
         self.seconds = statistics.median(float(r[2]) for r in rows)
         self.requests = int(statistics.median(int(r[3]) for r in rows))
@@ -70,9 +71,10 @@ def main() -> None:
       f"{created + subs} resources ({topics} topics, {queues} queues, {subs} subscriptions)")
     p(f"emulator: moto_server {env['BENCH_MOTO']} on 127.0.0.1, fresh and private to this run; "
       f"{env['BENCH_CPUS']} CPUs; lariat {env['BENCH_LARIAT']} (release), account id given "
-      f"(no STS call); requests counted from the emulator's access log")
+      f"(no STS call); requests counted from the emulator's access log; emulator CPU: the "
+      f"CPU time moto_server used meanwhile (it serves one request at a time, GIL-bound)")
     p("")
-    header = f"{'phase':<44} {'wall':>8} {'requests':>9} {'req/topic+queue':>16} {'req/subscription':>17}  {'lariat vs baseline':<18}"
+    header = f"{'phase':<40} {'wall':>8} {'emulator CPU':>12} {'requests':>9} {'req/topic+queue':>16} {'req/subscription':>17}  {'lariat vs baseline':<18}"
     p(header)
     p("-" * len(header))
 
@@ -81,7 +83,8 @@ def main() -> None:
         sub = f"{phase.by_kind['sub'] / subs:.2f}" if per_resource else ""
         reqs = str(phase.requests) if phase.direction != "local" else "0"
         wall = f"{phase.seconds:.2f} s"
-        p(f"{phase.label:<44} {wall:>8} {reqs:>9} {res:>16} {sub:>17}  {ratio:<18}")
+        cpu = f"{phase.emulator_cpu:.2f} s" if phase.direction != "local" else ""
+        p(f"{phase.label:<40} {wall:>8} {cpu:>12} {reqs:>9} {res:>16} {sub:>17}  {ratio:<18}")
 
     main_up, main_down = phases.get(f"migrate-{default_c}"), phases.get(f"rollback-{default_c}")
     for phase, baseline in ((main_up, base_up), (base_up, None), (main_down, base_down), (base_down, None)):
@@ -95,13 +98,14 @@ def main() -> None:
     if len(sweep) > 1:
         p("")
         p("--concurrency sweep (same project, emulator reset before each migrate):")
-        h = f"{'concurrency':>11} {'migrate':>9} {'requests':>9} {'rollback':>9} {'requests':>9}  {'migrate vs baseline':<20}"
+        h = (f"{'concurrency':>11} {'migrate':>9} {'emulator CPU':>12} {'rollback':>9} {'emulator CPU':>12}"
+             f"  {'migrate vs baseline':<20}")
         p(h)
         p("-" * len(h))
         for c in sweep:
             up, down = phases[f"migrate-{c}"], phases.get(f"rollback-{c}")
-            p(f"{c:>11} {up.seconds:>7.2f} s {up.requests:>9} "
-              f"{(f'{down.seconds:.2f} s' if down else ''):>9} {(down.requests if down else ''):>9}  "
+            p(f"{c:>11} {up.seconds:>7.2f} s {up.emulator_cpu:>10.2f} s "
+              f"{(f'{down.seconds:.2f} s' if down else ''):>9} {(f'{down.emulator_cpu:.2f} s' if down else ''):>12}  "
               f"{fmt_ratio(base_up, up):<20}")
 
     p("")
