@@ -260,9 +260,17 @@ impl Topology {
         queues.chain(subs).collect()
     }
 
-    /// Whether some queue or subscription sends its failures to `queue`.
-    pub fn is_dead_letter_queue(&self, queue: &str) -> bool {
-        !self.dead_letter_users(queue).is_empty()
+    /// Every queue that some queue or subscription sends its failures to.
+    pub fn dead_letter_queues(&self) -> std::collections::BTreeSet<&str> {
+        let of_queues = self
+            .queues
+            .values()
+            .filter_map(|q| q.attributes.dead_letter.as_ref().map(|d| d.queue.as_str()));
+        let of_subscriptions = self
+            .subscriptions
+            .values()
+            .filter_map(|s| s.attributes.dead_letter_queue.as_deref());
+        of_queues.chain(of_subscriptions).collect()
     }
 
     /// Subscriptions from or to the topic or queue `name`.

@@ -252,11 +252,13 @@ impl Replay<'_> {
     /// Checks one file against `state`, applies its `up` to `state`, and returns it resolved.
     fn migration(&mut self, raw: &RawMigration, state: &mut Topology) -> Option<Migration> {
         let errors_before = self.diagnostics.error_count();
-        let before = state.clone();
+        // copying the whole topology per file would make a large folder quadratic: only an
+        // explicit `down` needs the state before, to check that it restores it
+        let before = raw.down.as_ref().map(|_| state.clone());
         let up = self.operations(raw, state, true);
-        let down = match &raw.down {
-            None => up.iter().rev().map(Operation::inverse).collect(),
-            Some(down) => self.explicit_down(down, state, &before),
+        let down = match (&raw.down, &before) {
+            (Some(down), Some(before)) => self.explicit_down(down, state, before),
+            _ => up.iter().rev().map(Operation::inverse).collect(),
         };
         if up.is_empty() && self.diagnostics.error_count() == errors_before {
             self.warn(
