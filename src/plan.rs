@@ -686,10 +686,12 @@ pub fn plan_calls(plan: &Plan, arns: &Arns) -> Vec<Vec<Vec<Call>>> {
     plan.steps
         .iter()
         .map(|step| {
+            let deleted = Deleted::in_step(&step.ops);
             step.ops
                 .iter()
                 .map(|op| {
                     let mut calls = calls(op, arns);
+                    calls.retain(|call| !deleted.makes_redundant(call));
                     for call in &mut calls {
                         if let Call::CreateQueue {
                             name, tolerated, ..
@@ -703,6 +705,44 @@ pub fn plan_calls(plan: &Plan, arns: &Arns) -> Vec<Vec<Vec<Call>>> {
                 .collect()
         })
         .collect()
+}
+
+/// Topics and queues one migration deletes. Within that migration, removing a subscription of
+/// a deleted topic (AWS deletes a topic's subscriptions with it) or a policy statement of a
+/// deleted queue is work thrown away. Only the same migration counts: its version is recorded
+/// once all of it is done, so the table never claims a state AWS has not reached.
+struct Deleted<'a> {
+    topics: BTreeSet<&'a str>,
+    queues: BTreeSet<&'a str>,
+}
+
+impl<'a> Deleted<'a> {
+    fn in_step(ops: &'a [Operation]) -> Deleted<'a> {
+        let mut deleted = Deleted {
+            topics: BTreeSet::new(),
+            queues: BTreeSet::new(),
+        };
+        for op in ops {
+            match op {
+                Operation::DeleteTopic(t) => {
+                    deleted.topics.insert(&t.name);
+                }
+                Operation::DeleteQueue(q) => {
+                    deleted.queues.insert(&q.name);
+                }
+                _ => {}
+            }
+        }
+        deleted
+    }
+
+    fn makes_redundant(&self, call: &Call) -> bool {
+        match call {
+            Call::Unsubscribe { topic, .. } => self.topics.contains(topic.as_str()),
+            Call::RevokeTopic { queue, .. } => self.queues.contains(queue.as_str()),
+            _ => false,
+        }
+    }
 }
 
 /// The tags lariat puts on what it creates, as the Ruby gem does, plus `managed_by`.
