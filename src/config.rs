@@ -268,6 +268,13 @@ impl Config {
             .join(format!("{instance}.versions.db"));
         format!("sqlite://{}", path.display())
     }
+
+    /// The database URL given by flag, `LARIAT_DATABASE_URL`, `DATABASE_URL` or lariat.toml;
+    /// `None` when only the default would apply. The outbox lives in the application's own
+    /// database, so it has no default.
+    pub fn configured_database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
+    }
 }
 
 fn read_file(path: &Path) -> Result<ConfigFile, ConfigError> {

@@ -104,7 +104,7 @@ pub enum ApplyError {
         #[source]
         source: StoreError,
     },
-    /// Ctrl-C (or SIGTERM): operations in flight were finished, nothing new was started.
+    /// Ctrl-C or SIGTERM: operations in flight were finished, nothing new was started.
     #[error("interrupted\n  {}", rerun_hint(done))]
     Interrupted {
         /// Versions completed before the interruption.
@@ -204,7 +204,7 @@ struct StepState {
 /// Runs `plan`, recording versions in `store` in plan order; reports progress to `on_event`.
 ///
 /// Stops at the first failed operation (letting operations already in flight finish) or at
-/// Ctrl-C, and returns what was completed in the error.
+/// Ctrl-C or SIGTERM, and returns what was completed in the error.
 pub async fn run(
     plan: &Plan,
     aws: &Aws,
@@ -236,8 +236,8 @@ pub async fn run(
     let mut in_flight = FuturesUnordered::new();
     let mut failure: Option<ApplyError> = None;
     let concurrency = options.concurrency.max(1);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let stop = crate::signal::shutdown();
+    tokio::pin!(stop);
 
     loop {
         while failure.is_none() && in_flight.len() < concurrency {
@@ -268,7 +268,7 @@ pub async fn run(
         }
         let finished = tokio::select! {
             finished = in_flight.next() => finished,
-            _ = &mut ctrl_c, if failure.is_none() => {
+            _ = &mut stop, if failure.is_none() => {
                 tracing::warn!("interrupted: finishing the operations in flight, starting no new ones");
                 failure = Some(ApplyError::Interrupted { done: Vec::new() });
                 continue;
@@ -357,7 +357,8 @@ async fn record_finished(
     report: &mut Report,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<(), StoreError> {
-    while let Some(i) = Some(report.versions.len()).filter(|&i| i < plan.steps.len()) {
+    while report.versions.len() < plan.steps.len() {
+        let i = report.versions.len();
         if steps[i].remaining > 0 {
             return Ok(());
         }

@@ -41,6 +41,7 @@ struct Node<'a> {
 /// Resources grouped by publisher (`custom` for custom names), groups and members by name.
 fn groups(topology: &Topology) -> BTreeMap<String, Vec<Node<'_>>> {
     let mut groups: BTreeMap<String, Vec<Node<'_>>> = BTreeMap::new();
+    let dead_letter = topology.dead_letter_queues();
     let topics = topology.topics.values().map(|t: &Topic| Node {
         id: format!("topic:{}", t.name),
         name: &t.name,
@@ -55,7 +56,7 @@ fn groups(topology: &Topology) -> BTreeMap<String, Vec<Node<'_>>> {
         naming: &q.naming,
         topic: false,
         fifo: q.fifo(),
-        dead_letter: topology.is_dead_letter_queue(&q.name),
+        dead_letter: dead_letter.contains(q.name.as_str()),
     });
     for node in topics.chain(queues) {
         let group = match node.naming {

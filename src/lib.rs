@@ -16,13 +16,17 @@ pub mod executor;
 pub mod generate;
 pub mod graph;
 pub mod inbox;
+pub mod inspect;
 pub mod migration;
 pub mod migrator;
 pub mod naming;
+pub mod outbox;
 pub mod plan;
+pub mod publish;
 pub mod store;
 pub mod topology;
 
 pub use migrator::{Error, Migrator};
 pub mod exit;
 pub mod message;
+pub mod signal;

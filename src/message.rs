@@ -33,38 +33,7 @@ use uuid::Uuid;
 /// Longest excerpt of a rejected value that an error message quotes.
 const EXCERPT_CHARS: usize = 64;
 
-/// Whether a message is an event (a fact that happened) or a command (a request to act).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// A statement of fact about a change, named `<aggregate>_<past participle>`.
-    Event,
-    /// A request for a state change with exactly one handler, named `<verb>_<aggregate>`.
-    Command,
-}
-
-impl Kind {
-    /// The word used in names and tags: `event` or `command`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Event => "event",
-            Kind::Command => "command",
-        }
-    }
-
-    /// The prefix of the envelope's `type` field: `event_` or `command_`.
-    pub fn prefix(self) -> &'static str {
-        match self {
-            Kind::Event => "event_",
-            Kind::Command => "command_",
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::naming::Kind;
 
 /// The envelope's `type`: a [`Kind`] plus a name, written `event_<name>` or `command_<name>`.
 ///

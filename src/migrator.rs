@@ -97,10 +97,7 @@ impl Migrator {
 
     /// Every file and applied version, merged.
     pub async fn status(&self) -> Result<Vec<Status>, Error> {
-        let store = self.store().await?;
-        let applied = store.list().await;
-        store.close().await;
-        Ok(plan::status(&self.project, &applied?))
+        Ok(plan::status(&self.project, &self.applied().await?))
     }
 
     /// Applies pending migrations up to `target` (all when `None`).
@@ -168,9 +165,15 @@ impl Migrator {
         Ok(executor::dry_run(plan, &arns))
     }
 
+    /// The version table's rows, read without creating the table.
     async fn applied(&self) -> Result<Vec<store::AppliedVersion>, Error> {
-        let store = self.store().await?;
-        let applied = store.list().await;
+        let store =
+            store::connect(&self.config.database_url(), &self.config.versions_table).await?;
+        let applied = match store.table_exists().await {
+            Ok(true) => store.list().await,
+            Ok(false) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        };
         store.close().await;
         Ok(applied?)
     }

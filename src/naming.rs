@@ -27,7 +27,9 @@ pub const ANY_PUBLISHER: &str = "any";
 /// The type part meaning "receives every type".
 pub const ALL_TYPES: &str = "all";
 
-/// Whether a message (and the topic or queue carrying it) is an event or a command.
+/// Whether a message (and the topic or queue carrying it) is an event — a fact that happened,
+/// named `<aggregate>_<past participle>` — or a command — a request for a state change with
+/// exactly one handler, named `<verb>_<aggregate>`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
 )]
@@ -46,6 +48,14 @@ impl Kind {
         match self {
             Kind::Event => "event",
             Kind::Command => "command",
+        }
+    }
+
+    /// The prefix of a message envelope's `type` field: `event_` or `command_`.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Kind::Event => "event_",
+            Kind::Command => "command_",
         }
     }
 }

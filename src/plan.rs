@@ -686,10 +686,12 @@ pub fn plan_calls(plan: &Plan, arns: &Arns) -> Vec<Vec<Vec<Call>>> {
     plan.steps
         .iter()
         .map(|step| {
+            let deleted = Deleted::in_step(&step.ops);
             step.ops
                 .iter()
                 .map(|op| {
                     let mut calls = calls(op, arns);
+                    calls.retain(|call| !deleted.makes_redundant(call));
                     for call in &mut calls {
                         if let Call::CreateQueue {
                             name, tolerated, ..
@@ -703,6 +705,44 @@ pub fn plan_calls(plan: &Plan, arns: &Arns) -> Vec<Vec<Vec<Call>>> {
                 .collect()
         })
         .collect()
+}
+
+/// Topics and queues one migration deletes. Within that migration, removing a subscription of
+/// a deleted topic (AWS deletes a topic's subscriptions with it) or a policy statement of a
+/// deleted queue is work thrown away. Only the same migration counts: its version is recorded
+/// once all of it is done, so the table never claims a state AWS has not reached.
+struct Deleted<'a> {
+    topics: BTreeSet<&'a str>,
+    queues: BTreeSet<&'a str>,
+}
+
+impl<'a> Deleted<'a> {
+    fn in_step(ops: &'a [Operation]) -> Deleted<'a> {
+        let mut deleted = Deleted {
+            topics: BTreeSet::new(),
+            queues: BTreeSet::new(),
+        };
+        for op in ops {
+            match op {
+                Operation::DeleteTopic(t) => {
+                    deleted.topics.insert(&t.name);
+                }
+                Operation::DeleteQueue(q) => {
+                    deleted.queues.insert(&q.name);
+                }
+                _ => {}
+            }
+        }
+        deleted
+    }
+
+    fn makes_redundant(&self, call: &Call) -> bool {
+        match call {
+            Call::Unsubscribe { topic, .. } => self.topics.contains(topic.as_str()),
+            Call::RevokeTopic { queue, .. } => self.queues.contains(queue.as_str()),
+            _ => false,
+        }
+    }
 }
 
 /// The tags lariat puts on what it creates, as the Ruby gem does, plus `managed_by`.
@@ -834,8 +874,8 @@ fn put(out: &mut Attributes, key: &str, value: Option<impl ToString>) {
     }
 }
 
-/// The value that returns an attribute to what AWS gives a new resource.
-fn queue_default(key: &str) -> String {
+/// The value that returns a queue attribute to what AWS gives a new queue.
+pub fn queue_default(key: &str) -> String {
     match key {
         "VisibilityTimeout" => "30",
         "MessageRetentionPeriod" => "345600",
@@ -851,7 +891,8 @@ fn queue_default(key: &str) -> String {
     .to_owned()
 }
 
-fn topic_default(key: &str) -> String {
+/// The value that returns a topic attribute to what AWS gives a new topic.
+pub fn topic_default(key: &str) -> String {
     match key {
         "ContentBasedDeduplication" => "false",
         _ => "",
@@ -859,7 +900,8 @@ fn topic_default(key: &str) -> String {
     .to_owned()
 }
 
-fn subscription_default(key: &str) -> String {
+/// The value that returns a subscription attribute to what AWS gives a new subscription.
+pub fn subscription_default(key: &str) -> String {
     match key {
         "RawMessageDelivery" => "false",
         "FilterPolicyScope" => "MessageAttributes",
@@ -903,6 +945,43 @@ fn tag_changes(before: &Tags, after: &Tags) -> (Tags, Vec<String>) {
 /// console names its statements the same way.
 pub fn policy_statement_id(topic_arn: &str) -> String {
     format!("topic-subscription-{topic_arn}")
+}
+
+/// Whether an attribute's `actual` value (`None` when AWS has none) is the `declared` one.
+/// JSON values (`*Policy` attributes) compare as JSON: AWS may reorder keys or change number
+/// formatting.
+pub fn attribute_matches(key: &str, declared: &str, actual: Option<&str>) -> bool {
+    let Some(actual) = actual else {
+        return declared.is_empty();
+    };
+    if declared == actual {
+        return true;
+    }
+    if key.ends_with("Policy") {
+        let parse = |s: &str| {
+            serde_json::from_str::<serde_json::Value>(s)
+                .ok()
+                .map(normalize_json)
+        };
+        return parse(declared).is_some() && parse(declared) == parse(actual);
+    }
+    false
+}
+
+/// Numbers written as strings (`"maxReceiveCount":"5"`) compare equal to numbers.
+fn normalize_json(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::String(s) => match s.parse::<i64>() {
+            Ok(n) => n.into(),
+            Err(_) => serde_json::Value::String(s),
+        },
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .map(|(k, v)| (k, normalize_json(v)))
+            .collect(),
+        serde_json::Value::Array(list) => list.into_iter().map(normalize_json).collect(),
+        other => other,
+    }
 }
 
 /// Adds (or replaces) the statement letting `topic_arn` send to `queue_arn` in a queue policy.

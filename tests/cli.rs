@@ -283,3 +283,41 @@ fn usage_errors_exit_64() {
         .success()
         .stdout(contains("Usage: lariat"));
 }
+
+/// Regression: `lariat graph | head -1` printed `error: Broken pipe` and failed.
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..400 {
+        let text = format!("[[create_topic]]\ntype = \"t{i}\"\n[[create_queue]]\ntype = \"t{i}\"\ndest = \"worker\"\n[[subscribe]]\ntopic = {{ type = \"t{i}\" }}\nqueue = {{ type = \"t{i}\", dest = \"worker\" }}\n");
+        std::fs::write(
+            dir.path()
+                .join(format!("{}_m{i}.toml", 20_240_101_000_000_i64 + i)),
+            text,
+        )
+        .unwrap();
+    }
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("lariat"))
+        .args([
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--instance",
+            "t",
+            "--publisher",
+            "p",
+            "graph",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "digraph lariat {\n");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert!(out.status.success(), "{:?}", out.status);
+}

@@ -312,29 +312,11 @@ fn three_migrates_at_once_on_postgres_apply_each_migration_once() {
     };
     let emulator = Emulator::start();
     let project = Project::generated(Db::Postgres(url), 12);
-    let children: Vec<_> = (0..3)
-        .map(|_| {
-            project
-                .lariat_process(&emulator)
-                .arg("migrate")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut applied = 0;
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        applied += String::from_utf8_lossy(&out.stdout)
-            .matches("   applied ")
-            .count();
-    }
+    let applied: usize = project
+        .race(&emulator, 3, &["migrate"])
+        .iter()
+        .map(|out| out.matches("   applied ").count())
+        .sum();
     assert_eq!(
         applied, 12,
         "each of the 12 migrations applied exactly once"
@@ -415,4 +397,46 @@ fn broken_files_make_no_aws_call_and_no_row() {
             "{name}: no version store touched"
         );
     }
+}
+
+#[test]
+fn sigterm_finishes_what_is_in_flight_and_exits_130() {
+    let emulator = Emulator::start();
+    let project = Project::generated(Db::Sqlite, 40);
+    let child = project
+        .lariat_process(&emulator)
+        .arg("migrate")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        eprintln!("migrate finished before the signal; nothing to check");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted") && stderr.contains("run the same command again"),
+        "{stderr}"
+    );
+    let states = statuses(&project, &emulator);
+    assert!(
+        states.iter().any(|s| s != "applied"),
+        "stopped early: {states:?}"
+    );
+    project.lariat(&emulator).arg("migrate").assert().success();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws(&emulator));
+    assert_eq!(
+        runtime.block_on(account(&aws)),
+        declared(&project, &emulator)
+    );
 }

@@ -293,29 +293,7 @@ fn a_queue_made_by_hand_with_other_attributes_is_an_error_naming_them() {
 fn two_migrates_started_together_apply_each_migration_once() {
     let emulator = Emulator::start();
     let project = Project::example(Db::Sqlite);
-    let children: Vec<_> = (0..2)
-        .map(|_| {
-            project
-                .lariat_process(&emulator)
-                .arg("migrate")
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let outputs: Vec<String> = children
-        .into_iter()
-        .map(|c| {
-            let out = c.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        })
-        .collect();
+    let outputs = project.race(&emulator, 2, &["migrate"]);
     let applied: usize = outputs
         .iter()
         .map(|o| o.matches("   applied ").count())

@@ -101,7 +101,9 @@ async fn drop_table(url: &str, table: &str) {
 async fn round_trip(url: &str) {
     let table = unique_table("round_trip");
     let store = open(url, &table).await;
+    assert!(!store.table_exists().await.expect("look for the table"));
     store.ensure_table().await.expect("create the table");
+    assert!(store.table_exists().await.expect("look for the table"));
     store
         .ensure_table()
         .await

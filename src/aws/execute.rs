@@ -9,7 +9,7 @@ use aws_sdk_sns::types::Tag;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::{Aws, AwsError};
-use crate::plan::{self, Attributes, Call};
+use crate::plan::{self, attribute_matches, Attributes, Call};
 use crate::topology::{Endpoint, Tags};
 
 /// How long lariat keeps retrying a queue that AWS says was deleted less than 60 s ago.
@@ -42,7 +42,7 @@ impl fmt::Display for AttributeDifference {
     }
 }
 
-fn is_code(err: &AwsError, codes: &[&str]) -> bool {
+pub(super) fn is_code(err: &AwsError, codes: &[&str]) -> bool {
     err.code()
         .is_some_and(|c| codes.iter().any(|want| c == *want || c.ends_with(want)))
 }
@@ -433,41 +433,6 @@ impl Aws {
     }
 }
 
-/// JSON attribute values compare as JSON (AWS may reorder keys or change number formatting).
-fn attribute_matches(key: &str, declared: &str, actual: Option<&str>) -> bool {
-    let Some(actual) = actual else {
-        return declared.is_empty();
-    };
-    if declared == actual {
-        return true;
-    }
-    if key.ends_with("Policy") {
-        let parse = |s: &str| {
-            serde_json::from_str::<serde_json::Value>(s)
-                .ok()
-                .map(normalize_json)
-        };
-        return parse(declared).is_some() && parse(declared) == parse(actual);
-    }
-    false
-}
-
-/// Numbers written as strings (`"maxReceiveCount":"5"`) compare equal to numbers.
-fn normalize_json(value: serde_json::Value) -> serde_json::Value {
-    match value {
-        serde_json::Value::String(s) => match s.parse::<i64>() {
-            Ok(n) => n.into(),
-            Err(_) => serde_json::Value::String(s),
-        },
-        serde_json::Value::Object(map) => map
-            .into_iter()
-            .map(|(k, v)| (k, normalize_json(v)))
-            .collect(),
-        serde_json::Value::Array(list) => list.into_iter().map(normalize_json).collect(),
-        other => other,
-    }
-}
-
 fn sqs_attributes(attributes: &Attributes) -> HashMap<QueueAttributeName, String> {
     attributes
         .iter()
@@ -490,23 +455,4 @@ fn sns_tags(resource: &str, tags: &Tags) -> Result<Vec<Tag>, AwsError> {
                 })
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn policies_compare_as_json() {
-        let declared = r#"{"deadLetterTargetArn":"arn:x","maxReceiveCount":5}"#;
-        let actual = r#"{"maxReceiveCount":"5","deadLetterTargetArn":"arn:x"}"#;
-        assert!(attribute_matches("RedrivePolicy", declared, Some(actual)));
-        assert!(!attribute_matches(
-            "RedrivePolicy",
-            declared,
-            Some(r#"{"maxReceiveCount":6,"deadLetterTargetArn":"arn:x"}"#)
-        ));
-        assert!(!attribute_matches("VisibilityTimeout", "30", Some("60")));
-        assert!(attribute_matches("KmsMasterKeyId", "", None));
-    }
 }

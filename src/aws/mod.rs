@@ -6,6 +6,8 @@
 //! with exponential backoff.
 
 mod execute;
+pub mod inspect;
+pub mod publish;
 mod receive;
 
 use std::error::Error as StdError;
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 use crate::config::AwsSettings;
@@ -177,6 +179,32 @@ impl Aws {
             sqs: aws_sdk_sqs::Client::new(&config),
             arns: Arns { region, account_id },
             endpoint_url: settings.endpoint_url.clone(),
+        })
+    }
+
+    /// Wraps an SDK configuration the application already loaded (its own credentials,
+    /// retry and endpoint settings), with the account id that ARNs are built from. No call is
+    /// made.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), lariat::aws::AwsError> {
+    /// let config = aws_config::load_from_env().await;
+    /// let aws = lariat::aws::Aws::from_sdk_config(&config, "123456789012")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_sdk_config(
+        config: &SdkConfig,
+        account_id: impl Into<String>,
+    ) -> Result<Aws, AwsError> {
+        let region = config.region().ok_or(AwsError::NoRegion)?.to_string();
+        Ok(Aws {
+            sns: aws_sdk_sns::Client::new(config),
+            sqs: aws_sdk_sqs::Client::new(config),
+            arns: Arns {
+                region,
+                account_id: account_id.into(),
+            },
+            endpoint_url: config.endpoint_url().map(str::to_owned),
         })
     }
 

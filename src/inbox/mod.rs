@@ -75,10 +75,8 @@
 //! let inbox = Inbox::new(pool, "lariat_inbox")?;
 //! inbox.install().await?;
 //! let queue = "production-event-queue-registration-user_created-mailer";
-//! let shutdown = async {
-//!     let _ = tokio::signal::ctrl_c().await;
-//! };
-//! Consumer::new(aws, inbox, queue, Welcome).run(shutdown).await?;
+//! // until Ctrl-C or SIGTERM; handlers in progress finish first
+//! Consumer::new(aws, inbox, queue, Welcome).run(lariat::signal::shutdown()).await?;
 //! # Ok(()) }
 //! ```
 
@@ -138,6 +136,14 @@ pub enum InboxError {
     UnsupportedUrl {
         /// The URL, password replaced by `***`.
         url: String,
+    },
+    /// The URL names a different database than the inbox was typed for.
+    #[error("database url `{url}` is not a {expected} url: an `Inbox<{expected}>` needs one")]
+    WrongBackend {
+        /// The URL, password replaced by `***`.
+        url: String,
+        /// The backend the inbox was typed for.
+        expected: &'static str,
     },
     /// The database could not be reached.
     #[error("could not connect to `{url}`: check the database url and that the server is running")]

@@ -330,3 +330,74 @@ fn resource_tags_follow_the_ruby_gem() {
     );
     assert_eq!(tags["fifo"], "true");
 }
+
+#[test]
+fn policies_compare_as_json() {
+    let declared = r#"{"deadLetterTargetArn":"arn:x","maxReceiveCount":5}"#;
+    let actual = r#"{"maxReceiveCount":"5","deadLetterTargetArn":"arn:x"}"#;
+    assert!(attribute_matches("RedrivePolicy", declared, Some(actual)));
+    assert!(!attribute_matches(
+        "RedrivePolicy",
+        declared,
+        Some(r#"{"maxReceiveCount":6,"deadLetterTargetArn":"arn:x"}"#)
+    ));
+    assert!(!attribute_matches("VisibilityTimeout", "30", Some("60")));
+    assert!(attribute_matches("KmsMasterKeyId", "", None));
+}
+
+#[test]
+fn a_migration_that_deletes_a_topic_and_queue_does_not_unsubscribe_first() {
+    let (_dir, p) = project();
+    let plan = plan_rollback(
+        &p,
+        &[row(&p, 20240101000000, VersionState::Applied)],
+        RollbackTarget::To(0),
+        Checks::default(),
+    )
+    .expect("plan");
+    let calls: Vec<String> = plan_calls(&plan, &arns())[0]
+        .iter()
+        .flatten()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "sqs:DeleteQueue test-event-queue-auth-user_created-mailer",
+            "sqs:DeleteQueue test-event-queue-auth-user_created-dead",
+            "sns:DeleteTopic test-event-fanout-auth-user_created",
+        ],
+        "the subscription and its policy statement go with the topic and the queue"
+    );
+}
+
+#[test]
+fn an_unsubscribe_whose_topic_and_queue_stay_is_kept_whole() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(dir.path().join("20240101000000_v1.toml"), V1).expect("write");
+    fs::write(
+        dir.path().join("20240102000000_unsub.toml"),
+        "[[unsubscribe]]\ntopic = { type = \"user_created\" }\nqueue = { type = \"user_created\", dest = \"mailer\" }\n",
+    )
+    .expect("write");
+    let defaults = NamingDefaults {
+        instance: "test".into(),
+        publisher: "auth".into(),
+    };
+    let p = load_project(dir.path(), &defaults).expect("valid project");
+    let plan = plan_migrate(
+        &p,
+        &[row(&p, 20240101000000, VersionState::Applied)],
+        None,
+        Checks::default(),
+    )
+    .expect("plan");
+    let calls: Vec<String> = plan_calls(&plan, &arns())[0]
+        .iter()
+        .flatten()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(calls.len(), 2, "{calls:#?}");
+    assert!(calls[0].contains("sns:Unsubscribe"));
+    assert!(calls[1].contains("Policy (- allow sns:test-event-fanout-auth-user_created)"));
+}

@@ -244,6 +244,10 @@ pub trait VersionStore: Send + Sync {
     /// Creates the table if it is missing. Idempotent, and safe when two processes race.
     async fn ensure_table(&self) -> Result<(), StoreError>;
 
+    /// Whether the table exists, for read-only commands (`status`, `--dry-run`) that must not
+    /// create it.
+    async fn table_exists(&self) -> Result<bool, StoreError>;
+
     /// Takes the exclusive applier lock, waiting up to `timeout` for another holder.
     ///
     /// Fails with [`StoreError::LockTimeout`] when the wait runs out. Calling it again while

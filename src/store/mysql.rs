@@ -150,6 +150,18 @@ impl VersionStore for MySqlStore {
         Ok(())
     }
 
+    async fn table_exists(&self) -> Result<bool, StoreError> {
+        let (found,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM information_schema.tables
+             WHERE table_schema = DATABASE() AND table_name = ?",
+        )
+        .bind(&self.table)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_error(&self.table, "look for the table"))?;
+        Ok(found > 0)
+    }
+
     async fn list(&self) -> Result<Vec<AppliedVersion>, StoreError> {
         let sql = format!(
             "SELECT version, name, checksum, state, applied_at, duration_ms

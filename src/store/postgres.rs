@@ -140,6 +140,18 @@ impl VersionStore for PgStore {
         Ok(())
     }
 
+    async fn table_exists(&self) -> Result<bool, StoreError> {
+        let (found,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.tables
+                            WHERE table_schema = current_schema() AND table_name = $1)",
+        )
+        .bind(&self.table)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_error(&self.table, "look for the table"))?;
+        Ok(found)
+    }
+
     async fn list(&self) -> Result<Vec<AppliedVersion>, StoreError> {
         let sql = format!(
             r#"SELECT version, name, checksum, state, applied_at, duration_ms

@@ -154,6 +154,16 @@ impl VersionStore for SqliteStore {
         Ok(())
     }
 
+    async fn table_exists(&self) -> Result<bool, StoreError> {
+        let found: Option<(String,)> =
+            sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?")
+                .bind(&self.table)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(query_error(&self.table, "look for the table"))?;
+        Ok(found.is_some())
+    }
+
     async fn lock(&self, timeout: Duration) -> Result<(), StoreError> {
         let Some(path) = &self.lock_path else {
             return Ok(());

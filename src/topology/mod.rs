@@ -1,7 +1,7 @@
 //! The declared topology: topics, queues and subscriptions as the migration files say they are
 //! at one version, and the operations that move it from one version to the next.
 //!
-//! The folder of migrations replays into a [`Topology`] at every version ([`replay`]), so the
+//! The folder of migrations replays into a [`Topology`] at every version ([`load_project`]), so the
 //! inverse of every operation is known: the `down` of a delete recreates the resource with its
 //! declared attributes, the `down` of a change restores the previous values.
 
@@ -215,7 +215,7 @@ impl Topology {
         }
     }
 
-    /// Applies one operation. Operations come from [`replay`], which checked them against the
+    /// Applies one operation. Operations come from [`load_project`], which checked them against the
     /// topology they apply to.
     pub fn apply(&mut self, op: &Operation) {
         match op {
@@ -260,9 +260,17 @@ impl Topology {
         queues.chain(subs).collect()
     }
 
-    /// Whether some queue or subscription sends its failures to `queue`.
-    pub fn is_dead_letter_queue(&self, queue: &str) -> bool {
-        !self.dead_letter_users(queue).is_empty()
+    /// Every queue that some queue or subscription sends its failures to.
+    pub fn dead_letter_queues(&self) -> std::collections::BTreeSet<&str> {
+        let of_queues = self
+            .queues
+            .values()
+            .filter_map(|q| q.attributes.dead_letter.as_ref().map(|d| d.queue.as_str()));
+        let of_subscriptions = self
+            .subscriptions
+            .values()
+            .filter_map(|s| s.attributes.dead_letter_queue.as_deref());
+        of_queues.chain(of_subscriptions).collect()
     }
 
     /// Subscriptions from or to the topic or queue `name`.

@@ -127,6 +127,13 @@ impl Origins {
     }
 }
 
+/// The operations of one file so far, and the line where each resource first appeared.
+#[derive(Default)]
+struct Collected {
+    ops: Vec<Operation>,
+    touched: HashMap<String, usize>,
+}
+
 /// An error message and its fix, before it gets a file and line.
 struct Problem {
     message: String,
@@ -245,11 +252,13 @@ impl Replay<'_> {
     /// Checks one file against `state`, applies its `up` to `state`, and returns it resolved.
     fn migration(&mut self, raw: &RawMigration, state: &mut Topology) -> Option<Migration> {
         let errors_before = self.diagnostics.error_count();
-        let before = state.clone();
+        // copying the whole topology per file would make a large folder quadratic: only an
+        // explicit `down` needs the state before, to check that it restores it
+        let before = raw.down.as_ref().map(|_| state.clone());
         let up = self.operations(raw, state, true);
-        let down = match &raw.down {
-            None => up.iter().rev().map(Operation::inverse).collect(),
-            Some(down) => self.explicit_down(down, state, &before),
+        let down = match (&raw.down, &before) {
+            (Some(down), Some(before)) => self.explicit_down(down, state, before),
+            _ => up.iter().rev().map(Operation::inverse).collect(),
         };
         if up.is_empty() && self.diagnostics.error_count() == errors_before {
             self.warn(
@@ -304,101 +313,87 @@ impl Replay<'_> {
         state: &mut Topology,
         is_up: bool,
     ) -> Vec<Operation> {
-        let mut ops = Vec::new();
-        let mut touched: HashMap<String, usize> = HashMap::new();
-        let mut push = |replay: &mut Self, op: Operation, line: usize, state: &mut Topology| {
-            let key = touched_key(&op);
-            if let Some(first) = touched.get(&key) {
-                replay.report(
-                    line,
-                    Problem::new(format!("{key} already appears in this migration (line {first})"))
-                        .help("a migration may create, change or delete each resource once; split the steps into separate migrations"),
-                );
-                return;
-            }
-            touched.insert(key, line);
-            state.apply(&op);
-            ops.push(op);
-        };
-
-        for spec in &raw.create_topic {
-            let line = self.line(spec);
-            match self.create_topic(spec.get_ref(), state) {
-                Ok(op) => {
-                    if is_up {
-                        if let Operation::CreateTopic(t) = &op {
-                            self.origins.record("topic", &t.name, &self.file.path, line);
-                        }
-                    }
-                    push(self, op, line, state)
-                }
-                Err(p) => self.report(line, p),
-            }
+        let mut out = Collected::default();
+        for (line, spec) in self.lines(&raw.create_topic) {
+            let result = self.create_topic(spec, state);
+            self.collect(&mut out, line, result, state, is_up);
         }
         for (line, spec) in self.dead_letter_queues_first(&raw.create_queue) {
-            match self.create_queue(spec, state) {
-                Ok(op) => {
-                    if is_up {
-                        if let Operation::CreateQueue(q) = &op {
-                            self.origins.record("queue", &q.name, &self.file.path, line);
-                        }
-                    }
-                    push(self, op, line, state)
-                }
-                Err(p) => self.report(line, p),
-            }
+            let result = self.create_queue(spec, state);
+            self.collect(&mut out, line, result, state, is_up);
         }
-        for spec in &raw.subscribe {
-            let line = self.line(spec);
-            match self.subscribe(spec.get_ref(), state, line) {
-                Ok(op) => push(self, op, line, state),
-                Err(p) => self.report(line, p),
-            }
+        for (line, spec) in self.lines(&raw.subscribe) {
+            let result = self.subscribe(spec, state, line);
+            self.collect(&mut out, line, result, state, is_up);
         }
-        for spec in &raw.change_topic {
-            let line = self.line(spec);
-            match self.change_topic(spec.get_ref(), state) {
-                Ok(op) => push(self, op, line, state),
-                Err(p) => self.report(line, p),
-            }
+        for (line, spec) in self.lines(&raw.change_topic) {
+            let result = self.change_topic(spec, state);
+            self.collect(&mut out, line, result, state, is_up);
         }
-        for spec in &raw.change_queue {
-            let line = self.line(spec);
-            match self.change_queue(spec.get_ref(), state) {
-                Ok(op) => push(self, op, line, state),
-                Err(p) => self.report(line, p),
-            }
+        for (line, spec) in self.lines(&raw.change_queue) {
+            let result = self.change_queue(spec, state);
+            self.collect(&mut out, line, result, state, is_up);
         }
-        for spec in &raw.change_subscription {
-            let line = self.line(spec);
-            match self.change_subscription(spec.get_ref(), state) {
-                Ok(op) => push(self, op, line, state),
-                Err(p) => self.report(line, p),
-            }
+        for (line, spec) in self.lines(&raw.change_subscription) {
+            let result = self.change_subscription(spec, state);
+            self.collect(&mut out, line, result, state, is_up);
         }
-        for spec in &raw.unsubscribe {
-            let line = self.line(spec);
-            match self.unsubscribe(spec.get_ref(), state) {
-                Ok(op) => push(self, op, line, state),
-                Err(p) => self.report(line, p),
-            }
+        for (line, spec) in self.lines(&raw.unsubscribe) {
+            let result = self.unsubscribe(spec, state);
+            self.collect(&mut out, line, result, state, is_up);
         }
+        // a queue goes before the dead-letter queue it uses
         let mut deletes = self.dead_letter_queues_first(&raw.delete_queue);
         deletes.reverse();
         for (line, spec) in deletes {
-            match self.delete_queue(spec, state) {
-                Ok(op) => push(self, op, line, state),
-                Err(p) => self.report(line, p),
+            let result = self.delete_queue(spec, state);
+            self.collect(&mut out, line, result, state, is_up);
+        }
+        for (line, spec) in self.lines(&raw.delete_topic) {
+            let result = self.delete_topic(spec, state);
+            self.collect(&mut out, line, result, state, is_up);
+        }
+        out.ops
+    }
+
+    /// Each table with the line of its header.
+    fn lines<'s, T>(&self, specs: &'s [toml::Spanned<T>]) -> Vec<(usize, &'s T)> {
+        specs.iter().map(|s| (self.line(s), s.get_ref())).collect()
+    }
+
+    /// Keeps a checked operation (applying it to `state`) or reports why it was refused.
+    fn collect(
+        &mut self,
+        out: &mut Collected,
+        line: usize,
+        result: Checked<Operation>,
+        state: &mut Topology,
+        is_up: bool,
+    ) {
+        let op = match result {
+            Ok(op) => op,
+            Err(problem) => return self.report(line, problem),
+        };
+        let key = touched_key(&op);
+        if let Some(first) = out.touched.get(&key) {
+            let problem = Problem::new(format!("{key} already appears in this migration (line {first})"))
+                .help("a migration may create, change or delete each resource once; split the steps into separate migrations");
+            return self.report(line, problem);
+        }
+        if is_up {
+            match &op {
+                Operation::CreateTopic(t) => {
+                    self.origins.record("topic", &t.name, &self.file.path, line)
+                }
+                Operation::CreateQueue(q) => {
+                    self.origins.record("queue", &q.name, &self.file.path, line)
+                }
+                _ => {}
             }
         }
-        for spec in &raw.delete_topic {
-            let line = self.line(spec);
-            match self.delete_topic(spec.get_ref(), state) {
-                Ok(op) => push(self, op, line, state),
-                Err(p) => self.report(line, p),
-            }
-        }
-        ops
+        out.touched.insert(key, line);
+        state.apply(&op);
+        out.ops.push(op);
     }
 
     /// Orders queue specs so that a dead-letter queue declared in the same list comes before

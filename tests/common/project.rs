@@ -166,6 +166,30 @@ filter_policy = {{ source = ["s{i}"] }}
         cmd
     }
 
+    /// Starts `count` `lariat ARGS` at once and returns the standard output of each, after
+    /// checking that every one succeeded.
+    pub fn race(&self, emulator: &Emulator, count: usize, args: &[&str]) -> Vec<String> {
+        let children: Vec<_> = (0..count)
+            .map(|_| {
+                self.lariat_process(emulator)
+                    .args(args)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("spawn lariat")
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|child| {
+                let out = child.wait_with_output().expect("wait for lariat");
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(out.status.success(), "{stderr}");
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            })
+            .collect()
+    }
+
     /// The project's configuration, as the binary would load it.
     pub fn config(&self, emulator: &Emulator) -> lariat::config::Config {
         let overrides = lariat::config::Overrides {

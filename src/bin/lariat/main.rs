@@ -1,6 +1,10 @@
 //! `lariat`: the command-line front of the lariat library. It parses arguments, builds the
 //! configuration, calls the library and prints; exit codes are in [`lariat::exit`].
 
+mod inbox;
+mod inspect;
+mod outbox;
+
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +20,7 @@ use lariat::plan::{Checks, RollbackTarget, State};
 use lariat::store::StoreError;
 use lariat::{exit, graph, Migrator};
 
-mod inbox;
+mod publish;
 
 /// Manage SNS topics, SQS queues and subscriptions as numbered, reversible migrations.
 ///
@@ -36,6 +40,7 @@ struct Cli {
 
 /// Options shared by every command.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Configuration (every command)")]
 struct ConfigArgs {
     /// Config file [default: ./lariat.toml when present].
     #[arg(long, env = "LARIAT_CONFIG", global = true, value_name = "FILE")]
@@ -116,7 +121,19 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
+        /// Draw what the AWS account holds (this instance, and the custom names the files
+        /// declare) instead of the files, so the two can be diffed.
+        #[arg(long, conflicts_with = "at_version")]
+        live: bool,
     },
+    /// List the topics, queues or subscriptions of the AWS account, names parsed into their
+    /// parts by the naming rules.
+    List(inspect::ListArgs),
+    /// Compare the AWS account with the migrations at the newest applied version.
+    ///
+    /// Reports what is missing, unexpected (of this instance) or different. Exits 0 when the
+    /// account is in sync, 2 when it drifted.
+    Drift(inspect::DriftArgs),
     /// Apply pending migrations to AWS, oldest first.
     Migrate {
         /// Apply up to and including this version.
@@ -144,6 +161,11 @@ enum Command {
     /// The consumer inbox table: install it, list unprocessed messages and client errors,
     /// clear client errors for replay.
     Inbox(inbox::InboxArgs),
+    /// Publish one event or command to its topic (or queue); print its uuid and message id.
+    ///
+    /// The topic is INSTANCE-KIND-fanout-PUBLISHER-TYPE[.fifo], the queue (--to-queue)
+    /// INSTANCE-KIND-queue-PUBLISHER-TYPE[-DEST][.fifo]; --name sends to any other name.
+    Publish(Box<publish::PublishArgs>),
     /// Show each migration as applied, pending, interrupted, modified or missing.
     ///
     /// Exits 2 when something is pending or interrupted.
@@ -152,6 +174,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The transactional outbox: install its table, run the relay, resend dead rows, status.
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,7 +263,11 @@ fn main() -> ExitCode {
             return exit_code(code);
         }
     };
-    init_logging(cli.verbose);
+    let level = match &cli.command {
+        Command::Outbox(command) => command.log_level(),
+        _ => None,
+    };
+    init_logging(cli.verbose, level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -249,7 +278,18 @@ fn main() -> ExitCode {
             return exit_code(exit::FAILURE);
         }
     };
-    let code = runtime.block_on(run(cli)).unwrap_or_else(|e| report(&e));
+    let code = runtime.block_on(run(cli)).unwrap_or_else(|e| {
+        // `lariat list | head`: the reader has all it wanted
+        let broken_pipe = e
+            .chain()
+            .filter_map(|c| c.downcast_ref::<io::Error>())
+            .any(|io| io.kind() == io::ErrorKind::BrokenPipe);
+        if broken_pipe {
+            exit::OK
+        } else {
+            report(&e)
+        }
+    });
     exit_code(code)
 }
 
@@ -257,10 +297,11 @@ fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
+fn init_logging(verbose: u8, level: Option<&str>) {
+    let default = match (verbose, level) {
+        (0, Some(level)) => level,
+        (0, None) => "warn",
+        (1, _) => "info",
         _ => "debug",
     };
     let filter = std::env::var("LARIAT_LOG")
@@ -305,9 +346,11 @@ fn report(err: &anyhow::Error) -> i32 {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let names = inspect::NameFlags::of(&cli.config);
     let config = cli.config.load()?;
     let mut out = io::stdout().lock();
     match cli.command {
+        Command::Outbox(command) => outbox::run(command, config, &mut out).await,
         Command::Generate(Generate::Migration { name }) => {
             let path = lariat::generate::generate_migration(
                 &config.migrations,
@@ -318,6 +361,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Command::Inbox(args) => inbox::run(args, config, &mut out).await,
+        Command::Publish(args) => publish::run(*args, config, &mut out).await,
         Command::Validate => {
             let migrator = Migrator::load(config)?;
             print_warnings(&migrator);
@@ -326,7 +370,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             writeln!(out, "{count} migrations, {operations} operations: valid")?;
             Ok(exit::OK)
         }
-        Command::Graph { at, format } => {
+        Command::Graph { at, format, live } => {
             let migrator = Migrator::load(config)?;
             if let Some(v) = at {
                 if migrator.project.get(v).is_none() {
@@ -337,13 +381,15 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 GraphFormat::Dot => graph::Format::Dot,
                 GraphFormat::Mermaid => graph::Format::Mermaid,
             };
-            write!(
-                out,
-                "{}",
-                graph::render(&migrator.project.topology_at(at), format)
-            )?;
+            let topology = match live {
+                true => inspect::live_graph(&migrator).await?,
+                false => migrator.project.topology_at(at),
+            };
+            write!(out, "{}", graph::render(&topology, format))?;
             Ok(exit::OK)
         }
+        Command::List(args) => inspect::list(args, names, config, &mut out).await,
+        Command::Drift(args) => inspect::drift(args, config, &mut out).await,
         Command::Status { json } => {
             let migrator = Migrator::load(config)?;
             let statuses = migrator.status().await?;

@@ -1,0 +1,236 @@
+//! Throughput of the publisher against the plainest loop of single SDK calls, over the same
+//! moto server.
+//!
+//! ```text
+//! cargo run --release --example bench_publish [-- --count 10000 --via queue|topic --endpoint URL]
+//! ```
+//!
+//! Without `--endpoint` it starts its own `moto_server` (`$LARIAT_MOTO_SERVER`, else
+//! `.venv/bin/moto_server`; `scripts/emulator install` creates it) on a free port. Each side
+//! sends `--count` identical envelopes to its own queue (or to its own topic, each with one
+//! raw-delivery queue subscribed); the queues are counted afterwards to check nothing was lost.
+//! moto serves about 80 SendMessage calls a second, so 10,000 plain sends take about 2 minutes.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_sqs::config::Credentials;
+use aws_sdk_sqs::types::QueueAttributeName;
+use clap::{Parser, ValueEnum};
+use lariat::aws::Aws;
+use lariat::message::{Envelope, Event};
+use lariat::naming::NamingDefaults;
+use lariat::publish::{PublishOptions, Publisher};
+use serde_json::json;
+
+const ACCOUNT: &str = "123456789012";
+
+/// Publisher vs. plain SDK loop: messages per second over moto.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Messages per side.
+    #[arg(long, default_value_t = 10_000)]
+    count: usize,
+    /// Send to queues directly, or to topics (each with one subscribed queue).
+    #[arg(long, value_enum, default_value_t = Via::Queue)]
+    via: Via,
+    /// Use this running emulator instead of starting one.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Batch calls in flight at once in the publisher.
+    #[arg(long, default_value_t = lariat::publish::DEFAULT_MAX_IN_FLIGHT)]
+    in_flight: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Via {
+    Queue,
+    Topic,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let (_moto, endpoint) = match &args.endpoint {
+        Some(url) => (None, url.clone()),
+        None => {
+            let (child, url) = start_moto().await?;
+            (Some(child), url)
+        }
+    };
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(&endpoint)
+        .credentials_provider(Credentials::new("test", "test", None, None, "bench"))
+        .load()
+        .await;
+    let aws = Aws::from_sdk_config(&config, ACCOUNT)?;
+    wait_until_ready(&aws).await?;
+
+    let defaults = NamingDefaults {
+        instance: "bench".into(),
+        publisher: "bench".into(),
+    };
+    let envelopes: Vec<Envelope> = (0..args.count)
+        .map(|i| {
+            Event::new(
+                "user_created",
+                json!({ "n": i, "mail": "john.doe@example.com" }),
+            )
+            .publisher("bench")
+            .build()
+        })
+        .collect::<Result<_, _>>()?;
+    let (plain_name, publisher_options, counted) = setup(&aws, args.via).await?;
+    println!(
+        "emulator {endpoint}; {} messages per side, via {:?}",
+        args.count, args.via
+    );
+
+    let started = Instant::now();
+    for envelope in &envelopes {
+        let body = envelope.to_json();
+        match args.via {
+            Via::Queue => {
+                aws.sqs
+                    .send_message()
+                    .queue_url(&plain_name)
+                    .message_body(body)
+                    .send()
+                    .await?;
+            }
+            Via::Topic => {
+                aws.sns
+                    .publish()
+                    .topic_arn(&plain_name)
+                    .message(body)
+                    .send()
+                    .await?;
+            }
+        }
+    }
+    let plain = started.elapsed();
+
+    let publisher = Publisher::new(aws.clone(), defaults).max_in_flight(args.in_flight);
+    let started = Instant::now();
+    let results = publisher
+        .publish_batch(&envelopes, &publisher_options)
+        .await;
+    let batched = started.elapsed();
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
+        bail!("{failed} messages failed, the first: {e}");
+    }
+
+    for queue in counted {
+        let n = queued(&aws, &queue).await?;
+        if n != args.count {
+            bail!("{queue} holds {n} messages, expected {}", args.count);
+        }
+    }
+    let rate = |d: Duration| args.count as f64 / d.as_secs_f64();
+    println!(
+        "plain SDK loop (1 call/message):   {:>8.1} msg/s  ({:.1} s)",
+        rate(plain),
+        plain.as_secs_f64()
+    );
+    println!(
+        "lariat Publisher::publish_batch:   {:>8.1} msg/s  ({:.1} s, batches of 10, {} in flight)",
+        rate(batched),
+        batched.as_secs_f64(),
+        args.in_flight
+    );
+    println!(
+        "ratio publisher / plain:           {:>8.2}x",
+        rate(batched) / rate(plain)
+    );
+    Ok(())
+}
+
+/// Creates the targets; returns the plain loop's queue URL or topic ARN, the publisher's
+/// options, and the queues to count afterwards.
+async fn setup(aws: &Aws, via: Via) -> anyhow::Result<(String, PublishOptions, Vec<String>)> {
+    let plain_queue = "bench-plain";
+    let publisher_queue = "bench-event-queue-bench-user_created";
+    for name in [plain_queue, publisher_queue] {
+        aws.sqs.create_queue().queue_name(name).send().await?;
+    }
+    let counted = vec![plain_queue.to_owned(), publisher_queue.to_owned()];
+    if via == Via::Queue {
+        return Ok((aws.queue_url(plain_queue), PublishOptions::queue(), counted));
+    }
+    let plain_topic = "bench-plain";
+    let publisher_topic = "bench-event-fanout-bench-user_created";
+    for (topic, queue) in [
+        (plain_topic, plain_queue),
+        (publisher_topic, publisher_queue),
+    ] {
+        aws.sns.create_topic().name(topic).send().await?;
+        aws.sns
+            .subscribe()
+            .topic_arn(aws.arns().topic(topic))
+            .protocol("sqs")
+            .endpoint(aws.arns().queue(queue))
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await?;
+    }
+    Ok((
+        aws.arns().topic(plain_topic),
+        PublishOptions::topic(),
+        counted,
+    ))
+}
+
+async fn queued(aws: &Aws, queue: &str) -> anyhow::Result<usize> {
+    let answer = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(aws.queue_url(queue))
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await?;
+    let n = answer
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+        .context("no ApproximateNumberOfMessages")?;
+    Ok(n.parse()?)
+}
+
+/// Starts moto_server on a free port; it is killed when the handle is dropped.
+async fn start_moto() -> anyhow::Result<(tokio::process::Child, String)> {
+    let bin = std::env::var_os("LARIAT_MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".venv/bin/moto_server"));
+    if !bin.is_file() {
+        bail!(
+            "moto_server not found at {}: run `scripts/emulator install`, set LARIAT_MOTO_SERVER, or pass --endpoint",
+            bin.display()
+        );
+    }
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let child = tokio::process::Command::new(&bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    Ok((child, format!("http://127.0.0.1:{port}")))
+}
+
+async fn wait_until_ready(aws: &Aws) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match aws.sqs.list_queues().send().await {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() > deadline => {
+                bail!("the emulator did not answer within 30 s: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
