@@ -8,6 +8,9 @@ threaded werkzeug server, one access-log line per request on stderr), and append
 `service:Action` per request to ACTION_LOG (`sqs:CreateQueue`, `sns:Subscribe`,
 `sqs:GetQueueAttributes(Policy)`: Get/SetQueueAttributes with the attribute names), so the
 benchmark can say which calls dominate and what they are for. /moto-api requests are not written there.
+
+BENCH_LATENCY_MS=N adds N ms before each request is handled: the round trip to a real AWS
+endpoint, which the loopback emulator otherwise lacks.
 """
 
 import io
@@ -17,6 +20,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from urllib.parse import parse_qs
 
 from werkzeug.serving import run_simple
@@ -37,12 +41,16 @@ def detail(body: bytes) -> str:
     return f"({','.join(names)})" if names and "QueueName" not in request else ""
 
 
-def counting(app, path):
+def counting(app, path, latency):
     out = open(path, "a", buffering=1)
     lock = threading.Lock()
 
     def wrapped(environ, start_response):
         if not environ.get("PATH_INFO", "").startswith("/moto-api"):
+            # the network round trip of a real AWS endpoint; the server is threaded, so the
+            # waits of concurrent requests overlap as they would on a network
+            if latency:
+                time.sleep(latency)
             service = SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
             service = service.group(1) if service else "?"
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -66,7 +74,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True
-    run_simple("127.0.0.1", port, counting(app, action_log), threaded=True,
+    latency = float(os.environ.get("BENCH_LATENCY_MS") or 0) / 1000
+    run_simple("127.0.0.1", port, counting(app, action_log, latency), threaded=True,
                request_handler=MotoRequestHandler)
 
 

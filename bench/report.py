@@ -73,6 +73,8 @@ def main() -> None:
       f"{env['BENCH_CPUS']} CPUs; lariat {env['BENCH_LARIAT']} (release), account id given "
       f"(no STS call); requests counted from the emulator's access log; emulator CPU: the "
       f"CPU time moto_server used meanwhile (it serves one request at a time, GIL-bound)")
+    latency = env.get("BENCH_LATENCY_MS") or "0"
+    p(f"added round trip per request (BENCH_LATENCY_MS): {latency} ms")
     p("")
     header = f"{'phase':<40} {'wall':>8} {'emulator CPU':>12} {'requests':>9} {'req/topic+queue':>16} {'req/subscription':>17}  {'lariat vs baseline':<18}"
     p(header)
