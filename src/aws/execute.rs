@@ -272,10 +272,21 @@ impl Aws {
         name: &str,
         which: QueueAttributeName,
     ) -> Result<HashMap<String, String>, AwsError> {
+        self.queue_attributes_at(&self.queue_url(name), name, which)
+            .await
+    }
+
+    /// `sqs:GetQueueAttributes` of the queue at `url` (named `name` in errors).
+    pub(super) async fn queue_attributes_at(
+        &self,
+        url: &str,
+        name: &str,
+        which: QueueAttributeName,
+    ) -> Result<HashMap<String, String>, AwsError> {
         let out = self
             .sqs
             .get_queue_attributes()
-            .queue_url(self.queue_url(name))
+            .queue_url(url)
             .attribute_names(which)
             .send()
             .await

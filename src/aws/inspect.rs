@@ -446,22 +446,10 @@ impl Aws {
     }
 
     async fn all_queue_attributes(&self, queue: &LiveQueue) -> Result<Attributes, AwsError> {
-        let out = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&queue.url)
-            .attribute_names(QueueAttributeName::All)
-            .send()
-            .await
-            .map_err(|e| AwsError::request("sqs:GetQueueAttributes", queue.name.as_str(), e))?;
-        Ok(out
-            .attributes()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default())
+        let attributes = self
+            .queue_attributes_at(&queue.url, &queue.name, QueueAttributeName::All)
+            .await?;
+        Ok(attributes.into_iter().collect())
     }
 
     async fn queue_tags(&self, queue: &LiveQueue) -> Result<Tags, AwsError> {

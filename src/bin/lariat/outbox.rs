@@ -261,38 +261,13 @@ async fn relay(args: RelayArgs, config: Config) -> anyhow::Result<i32> {
         }
         None => None,
     };
-    let report = relay.run(shutdown_signal()).await;
+    let report = relay.run(lariat::signal::shutdown()).await;
     if let Some(server) = server {
         server.abort();
     }
     store.close().await;
     report?;
     Ok(exit::OK)
-}
-
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGTERM; Ctrl-C still works");
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }
 
 fn print_status(out: &mut impl Write, stats: &[TargetStats]) -> std::io::Result<()> {
