@@ -105,33 +105,15 @@ impl Drop for AppDb {
         if self._dir.is_some() {
             return;
         }
-        let (url, table) = (self.url.clone(), self.table.clone());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let statements = [
-                    format!("DROP TABLE IF EXISTS {table}"),
-                    format!("DROP TABLE IF EXISTS {table}_orders"),
-                ];
-                if url.starts_with("postgres") {
-                    if let Ok(pool) = sqlx::PgPool::connect(&url).await {
-                        for sql in &statements {
-                            let _ = sqlx::query(sql).execute(&pool).await;
-                        }
-                        let sql = format!("DROP FUNCTION IF EXISTS {table}_notify");
-                        let _ = sqlx::query(&sql).execute(&pool).await;
-                    }
-                } else if let Ok(pool) = sqlx::MySqlPool::connect(&url).await {
-                    for sql in &statements {
-                        let _ = sqlx::query(sql).execute(&pool).await;
-                    }
-                }
-            })
-        })
-        .join();
+        let table = &self.table;
+        let mut statements = vec![
+            format!("DROP TABLE IF EXISTS {table}"),
+            format!("DROP TABLE IF EXISTS {table}_orders"),
+        ];
+        if self.url.starts_with("postgres") {
+            statements.push(format!("DROP FUNCTION IF EXISTS {table}_notify"));
+        }
+        common::cleanup_sql(&self.url, statements);
     }
 }
 

@@ -89,30 +89,16 @@ impl Drop for TestDb {
         if self._dir.is_some() {
             return;
         }
-        let (url, table) = (self.url.clone(), self.table.clone());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if url.starts_with("postgres") {
-                    if let Ok(pool) = sqlx::PgPool::connect(&url).await {
-                        let _ = sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\""))
-                            .execute(&pool)
-                            .await;
-                        let _ = sqlx::query(&format!("DROP FUNCTION IF EXISTS \"{table}_notify\""))
-                            .execute(&pool)
-                            .await;
-                    }
-                } else if let Ok(pool) = sqlx::MySqlPool::connect(&url).await {
-                    let _ = sqlx::query(&format!("DROP TABLE IF EXISTS `{table}`"))
-                        .execute(&pool)
-                        .await;
-                }
-            })
-        })
-        .join();
+        let table = &self.table;
+        let statements = if self.url.starts_with("postgres") {
+            vec![
+                format!("DROP TABLE IF EXISTS \"{table}\""),
+                format!("DROP FUNCTION IF EXISTS \"{table}_notify\""),
+            ]
+        } else {
+            vec![format!("DROP TABLE IF EXISTS `{table}`")]
+        };
+        common::cleanup_sql(&self.url, statements);
     }
 }
 

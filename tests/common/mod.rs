@@ -265,3 +265,36 @@ fn http(
         .unwrap_or_default();
     Ok((status, body))
 }
+
+/// Runs clean-up `statements` (e.g. `DROP TABLE`) on a PostgreSQL or MySQL server, from any
+/// context — a `Drop` inside a test's runtime included — ignoring failures: a test's leftover
+/// table must not fail another test.
+pub fn cleanup_sql(url: &str, statements: Vec<String>) {
+    let url = url.to_owned();
+    let _ = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            if url.starts_with("postgres") {
+                if let Ok(pool) = sqlx::PgPool::connect(&url).await {
+                    for sql in &statements {
+                        let _ = sqlx::query(sql).execute(&pool).await;
+                    }
+                    pool.close().await;
+                }
+            } else if url.starts_with("mysql") || url.starts_with("mariadb") {
+                if let Ok(pool) = sqlx::MySqlPool::connect(&url).await {
+                    for sql in &statements {
+                        let _ = sqlx::query(sql).execute(&pool).await;
+                    }
+                    pool.close().await;
+                }
+            }
+        })
+    })
+    .join();
+}

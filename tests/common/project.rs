@@ -206,29 +206,13 @@ filter_policy = {{ source = ["s{i}"] }}
 impl Drop for Project {
     /// Drops the test's version table from a shared database server.
     fn drop(&mut self) {
-        let (url, table) = (self.database_url.clone(), self.table.clone());
+        let table = &self.table;
         let sql = match self.db {
             Db::Sqlite => return,
             Db::Postgres(_) => format!("DROP TABLE IF EXISTS \"{table}\""),
             Db::Mysql(_) => format!("DROP TABLE IF EXISTS `{table}`"),
         };
-        // a runtime of its own: Drop may run inside a test's runtime
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                if url.starts_with("postgres") {
-                    if let Ok(pool) = sqlx::PgPool::connect(&url).await {
-                        let _ = sqlx::query(&sql).execute(&pool).await;
-                    }
-                } else if let Ok(pool) = sqlx::MySqlPool::connect(&url).await {
-                    let _ = sqlx::query(&sql).execute(&pool).await;
-                }
-            })
-        })
-        .join();
+        super::cleanup_sql(&self.database_url, vec![sql]);
     }
 }
 
