@@ -321,3 +321,25 @@ fn a_reader_that_stops_early_is_not_an_error() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
     assert!(out.status.success(), "{:?}", out.status);
 }
+
+/// Regression: without a database URL the inbox used lariat's own version store file.
+#[test]
+fn the_inbox_and_outbox_need_the_services_database() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        ["inbox", "list", "--unprocessed"],
+        ["outbox", "status", "--json"],
+    ] {
+        lariat()
+            .current_dir(dir.path())
+            .args(["--instance", "t"])
+            .args(args)
+            .assert()
+            .code(1)
+            .stderr(contains("no database url"));
+    }
+    assert!(
+        !dir.path().join(".lariat").exists(),
+        "no version store was created"
+    );
+}

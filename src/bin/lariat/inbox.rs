@@ -3,6 +3,8 @@
 
 use std::io::Write;
 
+use anyhow::Context as _;
+
 use clap::{Args, Subcommand};
 use lariat::config::Config;
 use lariat::exit;
@@ -73,7 +75,14 @@ pub async fn run(args: InboxArgs, config: Config, out: &mut impl Write) -> anyho
 }
 
 async fn execute(args: InboxArgs, config: Config, out: &mut impl Write) -> anyhow::Result<i32> {
-    let url = config.database_url();
+    // the inbox lives in the service's database, never in lariat's own version store
+    let url = config
+        .configured_database_url()
+        .context(
+            "no database url for the inbox: pass --database-url, or set LARIAT_DATABASE_URL or \
+             DATABASE_URL to the service's database",
+        )?
+        .to_owned();
     let table = args.table;
     if let InboxCommand::Install { print: true } = args.command {
         write!(out, "{}", inbox::ddl(Backend::from_url(&url)?, &table)?)?;
