@@ -437,6 +437,23 @@ fn query_error(table: &str, action: impl Into<String>) -> impl FnOnce(sqlx::Erro
 }
 
 /// Reads the `state` column of one row.
+/// A row of the version table as the backends read it:
+/// `(version, name, checksum, state, applied_at, duration_ms)`.
+type Row = (i64, String, String, String, DateTime<Utc>, i64);
+
+/// One row of the version table, its state checked.
+fn applied_version(table: &str, row: Row) -> Result<AppliedVersion, StoreError> {
+    let (version, name, checksum, state, applied_at, duration_ms) = row;
+    Ok(AppliedVersion {
+        version,
+        name,
+        checksum,
+        state: parse_state(table, version, &state)?,
+        applied_at,
+        duration_ms,
+    })
+}
+
 fn parse_state(table: &str, version: i64, text: &str) -> Result<VersionState, StoreError> {
     text.parse().map_err(|_| StoreError::CorruptRow {
         version,

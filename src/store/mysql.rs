@@ -15,7 +15,7 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::Mutex;
 
 use super::{
-    now_micros, parse_state, query_error, stable_hash, AppliedVersion, LockWait, StoreError,
+    applied_version, now_micros, query_error, stable_hash, AppliedVersion, LockWait, StoreError,
     VersionState, VersionStore, MAX_POOL_CONNECTIONS,
 };
 
@@ -173,18 +173,7 @@ impl VersionStore for MySqlStore {
             .await
             .map_err(query_error(&self.table, "read the applied versions"))?;
         rows.into_iter()
-            .map(
-                |(version, name, checksum, state, applied_at, duration_ms)| {
-                    Ok(AppliedVersion {
-                        version,
-                        name,
-                        checksum,
-                        state: parse_state(&self.table, version, &state)?,
-                        applied_at,
-                        duration_ms,
-                    })
-                },
-            )
+            .map(|row| applied_version(&self.table, row))
             .collect()
     }
 

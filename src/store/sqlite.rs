@@ -18,7 +18,7 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::Mutex;
 
 use super::{
-    now_micros, parse_state, query_error, AppliedVersion, LockWait, StoreError, VersionState,
+    applied_version, now_micros, query_error, AppliedVersion, LockWait, StoreError, VersionState,
     VersionStore, MAX_POOL_CONNECTIONS,
 };
 
@@ -217,6 +217,7 @@ impl VersionStore for SqliteStore {
         rows.into_iter()
             .map(
                 |(version, name, checksum, state, applied_at, duration_ms)| {
+                    // SQLite keeps the time as RFC 3339 text
                     let applied_at = DateTime::parse_from_rfc3339(&applied_at)
                         .map_err(|err| StoreError::CorruptRow {
                             version,
@@ -224,14 +225,8 @@ impl VersionStore for SqliteStore {
                             detail: format!("applied_at `{applied_at}` is not RFC 3339: {err}"),
                         })?
                         .with_timezone(&Utc);
-                    Ok(AppliedVersion {
-                        version,
-                        name,
-                        checksum,
-                        state: parse_state(&self.table, version, &state)?,
-                        applied_at,
-                        duration_ms,
-                    })
+                    let row = (version, name, checksum, state, applied_at, duration_ms);
+                    applied_version(&self.table, row)
                 },
             )
             .collect()
