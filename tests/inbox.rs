@@ -357,7 +357,7 @@ async fn row(
 
 async fn a_message_sent_twice_is_handled_once<DB: TestDb>(url: Option<String>) {
     let f = Fixture::<DB>::new(url).await;
-    let queue = "inbox-dup";
+    let queue = &unique("inbox_dup");
     let url = f.queue(queue).await;
     let (uuid, body) = envelope(json!({ "email": "john@example.com" }));
     f.send(&url, &body, None).await;
@@ -394,7 +394,7 @@ async fn a_message_sent_twice_is_handled_once<DB: TestDb>(url: Option<String>) {
 
 async fn a_client_error_is_stored_and_not_redelivered<DB: TestDb>(url: Option<String>) {
     let f = Fixture::<DB>::new(url).await;
-    let queue = "inbox-client";
+    let queue = &unique("inbox_client");
     let url = f.queue(queue).await;
     let (uuid, body) = envelope(json!({ "action": "client" }));
     f.send(&url, &body, None).await;
@@ -463,7 +463,7 @@ async fn a_client_error_is_stored_and_not_redelivered<DB: TestDb>(url: Option<St
 /// The Ruby gem never marks a redelivered, previously failed message as processed.
 async fn a_transient_error_is_redelivered_then_handled<DB: TestDb>(url: Option<String>) {
     let f = Fixture::<DB>::new(url).await;
-    let queue = "inbox-retry";
+    let queue = &unique("inbox_retry");
     let url = f.queue(queue).await;
     let (uuid, body) = envelope(json!({ "action": "fail_once" }));
     f.send(&url, &body, None).await;
@@ -486,7 +486,7 @@ async fn a_transient_error_is_redelivered_then_handled<DB: TestDb>(url: Option<S
 
 async fn a_malformed_body_is_stored_not_fatal<DB: TestDb>(url: Option<String>) {
     let f = Fixture::<DB>::new(url).await;
-    let queue = "inbox-malformed";
+    let queue = &unique("inbox_malformed");
     let url = f.queue(queue).await;
     f.send(&url, "not json at all", None).await;
     f.send(&url, r#"{"uuid": "nope", "publisher": "x"}"#, None)
@@ -545,7 +545,7 @@ async fn ten_consumers_lose_nothing<DB: TestDb>(url: Option<String>) {
     const MESSAGES: usize = 150;
     const COPIES: usize = 30;
     let f = Fixture::<DB>::new(url).await;
-    let queue = "inbox-crowd";
+    let queue = &unique("inbox_crowd");
     let url = f.queue(queue).await;
     let mut bodies: Vec<(Uuid, String)> =
         (0..MESSAGES).map(|i| envelope(json!({ "i": i }))).collect();
@@ -608,7 +608,7 @@ async fn ten_consumers_lose_nothing<DB: TestDb>(url: Option<String>) {
 async fn fifo_groups_keep_their_order<DB: TestDb>(url: Option<String>) {
     const PER_GROUP: i64 = 8;
     let f = Fixture::<DB>::new(url).await;
-    let queue = "inbox-order.fifo";
+    let queue = &format!("{}.fifo", unique("inbox_order"));
     let url = f.queue(queue).await;
     for seq in 0..PER_GROUP {
         for group in ["a", "b", "c"] {
@@ -690,7 +690,7 @@ on_every_backend!(fifo_groups_keep_their_order);
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_handler_keeps_its_message_and_shutdown_waits_for_it() {
     let f = Fixture::<Sqlite>::new(None).await;
-    let queue = "inbox-slow";
+    let queue = &unique("inbox_slow");
     let url = f.queue(queue).await;
     let (uuid, body) = envelope(json!({ "sleep_ms": 5000 }));
     f.send(&url, &body, None).await;
@@ -770,14 +770,15 @@ queue = { type = "user_created", dest = "mailer" }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (good, bad) = runtime.block_on(async {
         let aws = aws(&emulator).await;
-        let topic =
-            "arn:aws:sns:us-east-1:123456789012:test-event-fanout-registration-user_created";
+        let topic = aws
+            .arns()
+            .topic(&project.name("event-fanout-registration-user_created"));
         let (good, good_body) = envelope(json!({ "email": "a@example.com" }));
         let (bad, bad_body) = envelope(json!({ "action": "client" }));
         for body in [&good_body, &good_body, &bad_body] {
             aws.sns
                 .publish()
-                .topic_arn(topic)
+                .topic_arn(&topic)
                 .message(body)
                 .send()
                 .await
@@ -798,7 +799,7 @@ queue = { type = "user_created", dest = "mailer" }
         let consumer = Consumer::new(
             aws,
             inbox.clone(),
-            "test-event-queue-registration-user_created-mailer",
+            project.name("event-queue-registration-user_created-mailer"),
             recorder.clone(),
         )
         .options(fast());

@@ -1,4 +1,4 @@
-//! `lariat list`, `graph --live` and `drift` end to end: the real binary against a moto server,
+//! `lariat list`, `graph --live` and `drift` end to end: the real binary against the emulator,
 //! after `lariat migrate` of the example project, with changes made behind lariat's back
 //! through the raw AWS query API.
 
@@ -13,7 +13,7 @@ use lariat::topology::Endpoint;
 use predicates::str::contains;
 use serde_json::{json, Value};
 
-const DEAD: &str = "test-event-queue-registration-user_created-mailer_dead.fifo";
+const DEAD: &str = "event-queue-registration-user_created-mailer_dead.fifo";
 
 /// The example project, migrated.
 fn migrated(emulator: &Emulator) -> Project {
@@ -51,7 +51,7 @@ fn query(emulator: &Emulator, service: &str, params: &str) {
 }
 
 fn queue_url_param(emulator: &Emulator, queue: &str) -> String {
-    format!("{}/123456789012/{queue}", emulator.endpoint)
+    format!("{}/{}/{queue}", emulator.endpoint, emulator.account_id())
         .replace(':', "%3A")
         .replace('/', "%2F")
 }
@@ -62,24 +62,33 @@ fn list_after_migrate_shows_exactly_the_declared_resources() {
     let project = migrated(&emulator);
     let declared = declared(&project, &emulator);
 
-    let topics = json_of(&project, &emulator, &["list", "topics", "--json"]);
+    let i = project.instance.as_str();
+    // only this project's instance: the tests of a run share one LocalStack
+    let list = |what: &str| {
+        json_of(
+            &project,
+            &emulator,
+            &["list", what, "--json", "--instance", i],
+        )
+    };
+    let topics = list("topics");
     assert_eq!(names(&topics), declared.topics);
     assert!(topics.as_array().unwrap().contains(&json!({
-        "name": "test-event-fanout-registration-user_created.fifo",
+        "name": project.name("event-fanout-registration-user_created.fifo"),
         "naming": "standard",
-        "instance": "test",
+        "instance": i,
         "kind": "event",
         "publisher": "registration",
         "type": "user_created",
         "fifo": true
     })));
 
-    let queues = json_of(&project, &emulator, &["list", "queues", "--json"]);
+    let queues = list("queues");
     assert_eq!(names(&queues), declared.queues);
     assert!(queues.as_array().unwrap().contains(&json!({
-        "name": "test-event-queue-any-all-statistic",
+        "name": project.name("event-queue-any-all-statistic"),
         "naming": "standard",
-        "instance": "test",
+        "instance": i,
         "kind": "event",
         "publisher": "any",
         "type": "all",
@@ -87,7 +96,7 @@ fn list_after_migrate_shows_exactly_the_declared_resources() {
         "fifo": false
     })));
 
-    let subs = json_of(&project, &emulator, &["list", "subscriptions", "--json"]);
+    let subs = list("subscriptions");
     let mut keys: Vec<(String, String, String)> = subs
         .as_array()
         .unwrap()
@@ -103,18 +112,18 @@ fn list_after_migrate_shows_exactly_the_declared_resources() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["topic"] == "test-event-fanout-orders-order_created")
+        .find(|s| s["topic"] == project.name("event-fanout-orders-order_created"))
         .unwrap();
     assert_eq!(filtered["raw_message_delivery"], true);
     assert_eq!(filtered["filter_policy"], true);
 
     project
         .lariat(&emulator)
-        .args(["list", "queues"])
+        .args(["list", "queues", "--instance", i])
         .assert()
         .success()
         .stdout(contains(
-            "NAME                                                         INSTANCE  KIND   PUBLISHER     TYPE          DEST         FIFO\n",
+            "NAME                                                              INSTANCE   KIND   PUBLISHER     TYPE          DEST         FIFO\n",
         ))
         .stdout(contains("\n6 queues (0 custom)\n"));
 }
@@ -123,41 +132,71 @@ fn list_after_migrate_shows_exactly_the_declared_resources() {
 fn list_filters_by_name_parts() {
     let emulator = Emulator::start();
     let project = migrated(&emulator);
-    for queue in ["staging-command-queue-billing-invoice", "legacy_jobs"] {
+    // names of this test's own: the tests of a run share one LocalStack
+    let staging = common::unique("staging");
+    let invoice = format!("{staging}-command-queue-billing-invoice");
+    let legacy = common::unique("legacy_jobs_");
+    for queue in [&invoice, &legacy] {
         query(
             &emulator,
             "sqs",
             &format!("Action=CreateQueue&QueueName={queue}"),
         );
     }
-    let all = json_of(&project, &emulator, &["list", "queues", "--json"]);
-    assert_eq!(all.as_array().unwrap().len(), 8);
-    assert!(all
+    let all = names(&json_of(&project, &emulator, &["list", "queues", "--json"]));
+    let declared = declared(&project, &emulator).queues;
+    for queue in declared.iter().chain([&invoice, &legacy]) {
+        assert!(all.contains(queue), "{queue} not in {all:?}");
+    }
+    assert!(json_of(&project, &emulator, &["list", "queues", "--json"])
         .as_array()
         .unwrap()
-        .contains(&json!({"name": "legacy_jobs", "naming": "custom", "fifo": false})));
+        .contains(&json!({"name": legacy, "naming": "custom", "fifo": false})));
 
-    let test = json_of(
+    let mine = json_of(
         &project,
         &emulator,
-        &["list", "queues", "--json", "--instance", "test"],
+        &["list", "queues", "--json", "--instance", &project.instance],
     );
-    assert_eq!(names(&test), declared(&project, &emulator).queues);
+    assert_eq!(names(&mine), declared);
     let commands = json_of(
         &project,
         &emulator,
-        &["list", "queues", "--json", "--kind", "command"],
+        &[
+            "list",
+            "queues",
+            "--json",
+            "--kind",
+            "command",
+            "--instance",
+            &staging,
+        ],
     );
-    assert_eq!(names(&commands), ["staging-command-queue-billing-invoice"]);
+    assert_eq!(names(&commands), [invoice]);
     let orders = json_of(
         &project,
         &emulator,
-        &["list", "subscriptions", "--json", "--publisher", "orders"],
+        &[
+            "list",
+            "subscriptions",
+            "--json",
+            "--publisher",
+            "orders",
+            "--instance",
+            &project.instance,
+        ],
     );
     assert_eq!(orders.as_array().unwrap().len(), 1);
     project
         .lariat(&emulator)
-        .args(["list", "topics", "--kind", "command"])
+        .args([
+            "list",
+            "topics",
+            "--kind",
+            "command",
+            "--instance",
+            &project.instance,
+        ])
         .assert()
         .success()
         .stdout("no topics\n");
@@ -167,30 +206,38 @@ fn list_filters_by_name_parts() {
 fn drift_reports_a_stray_queue_and_a_changed_attribute() {
     let emulator = Emulator::start();
     let project = migrated(&emulator);
+    let i = project.instance.as_str();
+    let dead = project.name(DEAD);
+    let stray = project.name("event-queue-ops-stray");
     project
         .lariat(&emulator)
         .arg("drift")
         .assert()
         .code(0)
-        .stdout("in sync: the account matches applied version 20240103000000 (instance test)\n");
+        .stdout(format!(
+            "in sync: the account matches applied version 20240103000000 (instance {i})\n"
+        ));
 
     // behind lariat's back: a queue of this instance, a queue of nobody's, and a timeout
     query(
         &emulator,
         "sqs",
-        "Action=CreateQueue&QueueName=test-event-queue-ops-stray",
+        &format!("Action=CreateQueue&QueueName={stray}"),
     );
     query(
         &emulator,
         "sqs",
-        "Action=CreateQueue&QueueName=someone_elses",
+        &format!(
+            "Action=CreateQueue&QueueName={}",
+            common::unique("someone_elses")
+        ),
     );
     query(
         &emulator,
         "sqs",
         &format!(
             "Action=SetQueueAttributes&QueueUrl={}&Attribute.1.Name=VisibilityTimeout&Attribute.1.Value=90",
-            queue_url_param(&emulator, DEAD)
+            queue_url_param(&emulator, &dead)
         ),
     );
 
@@ -210,13 +257,13 @@ fn drift_reports_a_stray_queue_and_a_changed_attribute() {
         report,
         json!({
             "version": 20240103000000_i64,
-            "instance": "test",
+            "instance": i,
             "in_sync": false,
             "missing": [],
-            "unexpected": [{"resource": "queue", "name": "test-event-queue-ops-stray"}],
+            "unexpected": [{"resource": "queue", "name": stray}],
             "differing": [{
                 "resource": "queue",
-                "name": DEAD,
+                "name": dead,
                 "differences": [{
                     "attribute": "VisibilityTimeout",
                     "expected": "30",
@@ -231,9 +278,9 @@ fn drift_reports_a_stray_queue_and_a_changed_attribute() {
         .arg("drift")
         .assert()
         .code(2)
-        .stdout(contains("  + queue test-event-queue-ops-stray\n"))
+        .stdout(contains(format!("  + queue {stray}\n")))
         .stdout(contains(format!(
-            "  ~ queue {DEAD}\n      VisibilityTimeout: expected 30 (AWS default), found 90\n"
+            "  ~ queue {dead}\n      VisibilityTimeout: expected 30 (AWS default), found 90\n"
         )))
         .stdout(contains("1 unexpected, 0 missing, 1 differing"));
 
@@ -241,9 +288,12 @@ fn drift_reports_a_stray_queue_and_a_changed_attribute() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let aws = aws(&emulator).await;
-        let endpoint = Endpoint::Queue("test-event-queue-any-all-statistic".into());
+        let endpoint = Endpoint::Queue(project.name("event-queue-any-all-statistic"));
         let arn = aws
-            .find_subscription("test-event-fanout-orders-order_created", &endpoint)
+            .find_subscription(
+                &project.name("event-fanout-orders-order_created"),
+                &endpoint,
+            )
             .await
             .unwrap()
             .unwrap();
@@ -268,8 +318,8 @@ fn drift_reports_a_stray_queue_and_a_changed_attribute() {
         json!([{
             "resource": "subscription",
             "name": {
-                "topic": "test-event-fanout-orders-order_created",
-                "endpoint": {"protocol": "sqs", "name": "test-event-queue-any-all-statistic"}
+                "topic": project.name("event-fanout-orders-order_created"),
+                "endpoint": {"protocol": "sqs", "name": project.name("event-queue-any-all-statistic")}
             }
         }])
     );
@@ -283,7 +333,10 @@ fn graph_live_equals_graph_of_the_files() {
     query(
         &emulator,
         "sns",
-        "Action=CreateTopic&Name=staging-event-fanout-registration-user_created",
+        &format!(
+            "Action=CreateTopic&Name={}-event-fanout-registration-user_created",
+            common::unique("staging")
+        ),
     );
     for format in ["dot", "mermaid"] {
         let files = project
@@ -315,33 +368,53 @@ fn listing_reads_every_page() {
     let project = Project::new(Db::Sqlite);
     // ListTopics and ListSubscriptions answer 100 a page, ListQueues 1000
     let (topics, queues) = (130, 1010);
+    // custom names of this test's own (the tests of a run share one LocalStack)
+    let p = common::unique("p");
+    let account = emulator.account_id();
     std::thread::scope(|s| {
         for part in 0..4 {
-            let emulator = &emulator;
+            let (emulator, p) = (&emulator, &p);
             s.spawn(move || {
                 for i in (part..queues).step_by(4) {
-                    query(emulator, "sqs", &format!("Action=CreateQueue&QueueName=q{i:04}"));
+                    query(emulator, "sqs", &format!("Action=CreateQueue&QueueName={p}q{i:04}"));
                 }
                 for i in (part..topics).step_by(4) {
-                    query(emulator, "sns", &format!("Action=CreateTopic&Name=t{i:04}"));
+                    query(emulator, "sns", &format!("Action=CreateTopic&Name={p}t{i:04}"));
                     query(
                         emulator,
                         "sns",
                         &format!(
-                            "Action=Subscribe&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A123456789012%3At{i:04}\
-                             &Protocol=sqs&Endpoint=arn%3Aaws%3Asqs%3Aus-east-1%3A123456789012%3Aq{i:04}"
+                            "Action=Subscribe&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A{account}%3A{p}t{i:04}\
+                             &Protocol=sqs&Endpoint=arn%3Aaws%3Asqs%3Aus-east-1%3A{account}%3A{p}q{i:04}"
                         ),
                     );
                 }
             });
         }
     });
-    let listed = json_of(&project, &emulator, &["list", "queues", "--json"]);
-    assert_eq!(names(&listed).len(), queues);
-    assert_eq!(names(&listed)[queues - 1], format!("q{:04}", queues - 1));
-    let listed = json_of(&project, &emulator, &["list", "topics", "--json"]);
-    assert_eq!(names(&listed).len(), topics);
-    let listed = json_of(&project, &emulator, &["list", "subscriptions", "--json"]);
-    assert_eq!(listed.as_array().unwrap().len(), topics);
-    assert_eq!(listed[7]["endpoint"], "q0007");
+    let ours = |rows: Value, field: &str| -> Vec<Value> {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r[field].as_str().unwrap().starts_with(&p))
+            .cloned()
+            .collect()
+    };
+    let listed = ours(
+        json_of(&project, &emulator, &["list", "queues", "--json"]),
+        "name",
+    );
+    assert_eq!(listed.len(), queues);
+    assert_eq!(listed[queues - 1]["name"], format!("{p}q{:04}", queues - 1));
+    let listed = ours(
+        json_of(&project, &emulator, &["list", "topics", "--json"]),
+        "name",
+    );
+    assert_eq!(listed.len(), topics);
+    let listed = ours(
+        json_of(&project, &emulator, &["list", "subscriptions", "--json"]),
+        "topic",
+    );
+    assert_eq!(listed.len(), topics);
+    assert_eq!(listed[7]["endpoint"], format!("{p}q0007"));
 }

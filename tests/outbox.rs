@@ -216,28 +216,31 @@ async fn until_empty(store: &Arc<dyn OutboxStore>, timeout: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn committed_messages_arrive_rolled_back_ones_never() {
     let emulator = Emulator::start();
+    // queue names of this test's own (the tests of a run share one LocalStack)
+    let p = common::unique("o");
+    let n = |name: &str| format!("{p}_{name}");
     let aws = aws(&emulator).await;
-    create_queue(&aws, "shop-orders", &[]).await;
-    create_queue(&aws, "shop-orders.fifo", &[]).await;
+    create_queue(&aws, &n("shop-orders"), &[]).await;
+    create_queue(&aws, &n("shop-orders.fifo"), &[]).await;
     for db in AppDb::all() {
         eprintln!("{}", lariat::store::redact_url(&db.url));
         let store = db.store().await;
         let tag = db.table.clone();
         let committed = [
-            OutboxMessage::to_queue(event(json!({"tag": tag, "n": 1})), "shop-orders"),
-            OutboxMessage::to_queue(event(json!({"tag": tag, "n": 2})), "shop-orders.fifo")
+            OutboxMessage::to_queue(event(json!({"tag": tag, "n": 1})), n("shop-orders")),
+            OutboxMessage::to_queue(event(json!({"tag": tag, "n": 2})), n("shop-orders.fifo"))
                 .group("order-1"),
         ];
         db.enqueue(&committed, true).await;
         let rolled_back = [OutboxMessage::to_queue(
             event(json!({"tag": tag, "n": 3})),
-            "shop-orders",
+            n("shop-orders"),
         )];
         db.enqueue(&rolled_back, false).await;
         let relay = Relay::new(store.clone(), publisher_sink(&aws), fast("r"));
         assert_eq!(relay.drain().await.unwrap(), 2);
-        let standard = receive(&aws, "shop-orders", 2, Duration::from_secs(3)).await;
-        let fifo = receive(&aws, "shop-orders.fifo", 1, Duration::from_secs(3)).await;
+        let standard = receive(&aws, &n("shop-orders"), 2, Duration::from_secs(3)).await;
+        let fifo = receive(&aws, &n("shop-orders.fifo"), 1, Duration::from_secs(3)).await;
         let numbers: Vec<i64> = standard
             .iter()
             .chain(&fifo)
@@ -256,9 +259,12 @@ async fn two_relays_drain_the_table_in_order_per_group() {
         return;
     };
     let emulator = Emulator::start();
+    // queue names of this test's own (the tests of a run share one LocalStack)
+    let p = common::unique("o");
+    let n = |name: &str| format!("{p}_{name}");
     let aws = aws(&emulator).await;
-    create_queue(&aws, "bulk.fifo", &[]).await;
-    create_queue(&aws, "bulk", &[]).await;
+    create_queue(&aws, &n("bulk.fifo"), &[]).await;
+    create_queue(&aws, &n("bulk"), &[]).await;
     let db = AppDb::server(url);
     let store = db.store().await;
     // LARIAT_OUTBOX_TEST_ROWS=5000 for the full drain; moto's FIFO queues slow down to ~10
@@ -275,13 +281,13 @@ async fn two_relays_drain_the_table_in_order_per_group() {
     for i in 0..per_group {
         for g in 0..groups {
             messages.push(
-                OutboxMessage::to_queue(event(json!({"g": g, "i": i})), "bulk.fifo")
+                OutboxMessage::to_queue(event(json!({"g": g, "i": i})), n("bulk.fifo"))
                     .group(format!("g{g}")),
             );
         }
     }
     for i in 0..standard {
-        messages.push(OutboxMessage::to_queue(event(json!({"i": i})), "bulk"));
+        messages.push(OutboxMessage::to_queue(event(json!({"i": i})), n("bulk")));
     }
     assert_eq!(messages.len(), total);
     let started = Instant::now();
@@ -301,12 +307,12 @@ async fn two_relays_drain_the_table_in_order_per_group() {
     assert_eq!(ra.failed + rb.failed, 0);
     let fifo = receive(
         &aws,
-        "bulk.fifo",
+        &n("bulk.fifo"),
         total - standard as usize,
         Duration::from_secs(120),
     )
     .await;
-    let plain = receive(&aws, "bulk", standard as usize, Duration::from_secs(60)).await;
+    let plain = receive(&aws, &n("bulk"), standard as usize, Duration::from_secs(60)).await;
     let mut order: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for body in &fifo {
         let data = &body["data"];
@@ -339,18 +345,27 @@ async fn two_relays_drain_the_table_in_order_per_group() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rejecting_target_ends_in_dead_rows_while_the_rest_flows() {
     let emulator = Emulator::start();
+    // queue names of this test's own (the tests of a run share one LocalStack)
+    let p = common::unique("o");
+    let n = |name: &str| format!("{p}_{name}");
     let aws = aws(&emulator).await;
-    create_queue(&aws, "fine", &[]).await;
-    create_queue(&aws, "tiny", &[("MaximumMessageSize", "1024")]).await;
+    create_queue(&aws, &n("fine"), &[]).await;
+    create_queue(&aws, &n("tiny"), &[("MaximumMessageSize", "1024")]).await;
     for db in AppDb::all() {
         eprintln!("{}", lariat::store::redact_url(&db.url));
         let store = db.store().await;
         let mut messages = Vec::new();
         for i in 0..5 {
-            messages.push(OutboxMessage::to_queue(event(json!({"i": i})), "fine"));
-            messages.push(OutboxMessage::to_queue(event(json!({"i": i})), "missing"));
+            messages.push(OutboxMessage::to_queue(event(json!({"i": i})), n("fine")));
+            messages.push(OutboxMessage::to_queue(
+                event(json!({"i": i})),
+                n("missing"),
+            ));
             let big = "x".repeat(2000);
-            messages.push(OutboxMessage::to_queue(event(json!({"big": big})), "tiny"));
+            messages.push(OutboxMessage::to_queue(
+                event(json!({"big": big})),
+                n("tiny"),
+            ));
         }
         db.enqueue(&messages, true).await;
         let relay = Relay::new(
@@ -381,11 +396,13 @@ async fn a_rejecting_target_ends_in_dead_rows_while_the_rest_flows() {
             .into_iter()
             .map(|s| (s.target, (s.pending, s.dead)))
             .collect();
-        assert_eq!(stats.get("fine"), None, "{stats:?}");
-        assert_eq!(stats["missing"], (0, 5), "retried, then dead");
-        assert_eq!(stats["tiny"], (0, 5), "refused, dead");
+        assert_eq!(stats.get(&n("fine")), None, "{stats:?}");
+        assert_eq!(stats[&n("missing")], (0, 5), "retried, then dead");
+        assert_eq!(stats[&n("tiny")], (0, 5), "refused, dead");
         assert_eq!(
-            receive(&aws, "fine", 5, Duration::from_secs(3)).await.len(),
+            receive(&aws, &n("fine"), 5, Duration::from_secs(3))
+                .await
+                .len(),
             5
         );
     }
@@ -428,8 +445,11 @@ fn spawn_relay(emulator: &Emulator, db: &AppDb, dir: &std::path::Path, id: &str)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_relay_killed_mid_batch_loses_nothing() {
     let emulator = Emulator::start();
+    // queue names of this test's own (the tests of a run share one LocalStack)
+    let p = common::unique("o");
+    let n = |name: &str| format!("{p}_{name}");
     let aws = aws(&emulator).await;
-    create_queue(&aws, "killed.fifo", &[]).await;
+    create_queue(&aws, &n("killed.fifo"), &[]).await;
     let dir = tempfile::tempdir().unwrap();
     let db = match common::postgres_url() {
         Some(url) => AppDb::server(url),
@@ -444,7 +464,7 @@ async fn a_relay_killed_mid_batch_loses_nothing() {
     let total = 600;
     let messages: Vec<OutboxMessage> = (0..total)
         .map(|i| {
-            OutboxMessage::to_queue(event(json!({"g": i % 3, "i": i})), "killed.fifo")
+            OutboxMessage::to_queue(event(json!({"g": i % 3, "i": i})), n("killed.fifo"))
                 .group(format!("g{}", i % 3))
         })
         .collect();
@@ -486,7 +506,13 @@ async fn a_relay_killed_mid_batch_loses_nothing() {
     let exit = second.wait().unwrap();
     assert_eq!(exit.code(), Some(0), "graceful shutdown exits 0");
 
-    let bodies = receive(&aws, "killed.fifo", total as usize, Duration::from_secs(60)).await;
+    let bodies = receive(
+        &aws,
+        &n("killed.fifo"),
+        total as usize,
+        Duration::from_secs(60),
+    )
+    .await;
     let got: HashSet<i64> = bodies
         .iter()
         .map(|b| b["data"]["i"].as_i64().unwrap())

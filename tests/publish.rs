@@ -1,4 +1,4 @@
-//! The publisher and `lariat publish` against a real moto server, on the topology that
+//! The publisher and `lariat publish` against the emulator, on the topology that
 //! `lariat migrate` creates from `tests/fixtures/publish`: messages arrive in the subscribed
 //! queues and parse back equal, FIFO order holds within a group, and one bad entry of a batch
 //! is reported without stopping the others.
@@ -19,11 +19,11 @@ use lariat::publish::{PublishError, PublishOptions, Publisher};
 use serde_json::json;
 use uuid::Uuid;
 
-const ACCOUNT: &str = "123456789012";
-
 /// A fresh emulator with the fixture topology applied by the real `lariat migrate`.
 struct Setup {
     emulator: Emulator,
+    /// The instance name, unique to the test (the tests of a run share one LocalStack).
+    instance: String,
     _dir: tempfile::TempDir,
     database_url: String,
 }
@@ -35,6 +35,7 @@ impl Setup {
         let database_url = format!("sqlite://{}?mode=rwc", dir.path().join("v.db").display());
         let setup = Setup {
             emulator,
+            instance: common::unique("t"),
             _dir: dir,
             database_url,
         };
@@ -51,11 +52,11 @@ impl Setup {
             .envs(self.emulator.aws_env())
             .args([
                 "--instance",
-                "test",
+                &self.instance,
                 "--publisher",
                 "auth",
                 "--account-id",
-                ACCOUNT,
+                self.emulator.account_id(),
             ])
             .arg("--dir")
             .arg(migrations)
@@ -70,14 +71,19 @@ impl Setup {
             .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
             .load()
             .await;
-        Aws::from_sdk_config(&config, ACCOUNT).expect("region is set")
+        Aws::from_sdk_config(&config, self.emulator.account_id()).expect("region is set")
+    }
+
+    /// `{instance}-{rest}`: the standard name of a resource of the fixture.
+    fn name(&self, rest: &str) -> String {
+        format!("{}-{rest}", self.instance)
     }
 
     async fn publisher(&self) -> Publisher {
         Publisher::new(
             self.aws().await,
             NamingDefaults {
-                instance: "test".into(),
+                instance: self.instance.clone(),
                 publisher: "auth".into(),
             },
         )
@@ -170,10 +176,13 @@ async fn events_and_commands_arrive_parsed_back_equal() {
         .await
         .expect("published");
     assert_eq!(sent.uuid, event.uuid());
-    assert_eq!(sent.target.name, "test-event-fanout-auth-user_created");
+    assert_eq!(
+        sent.target.name,
+        setup.name("event-fanout-auth-user_created")
+    );
     assert!(!sent.message_id.is_empty());
 
-    let raw = receive(&aws, "test-event-queue-auth-user_created-raw", 1).await;
+    let raw = receive(&aws, &setup.name("event-queue-auth-user_created-raw"), 1).await;
     assert_eq!(parse(&raw[0]), event);
     assert_eq!(
         raw[0].body,
@@ -188,7 +197,12 @@ async fn events_and_commands_arrive_parsed_back_equal() {
             ("type".to_owned(), "event_user_created".to_owned()),
         ]
     );
-    let wrapped = receive(&aws, "test-event-queue-auth-user_created-wrapped", 1).await;
+    let wrapped = receive(
+        &aws,
+        &setup.name("event-queue-auth-user_created-wrapped"),
+        1,
+    )
+    .await;
     assert!(
         wrapped[0].body.contains("\"Type\""),
         "SNS envelope expected"
@@ -206,7 +220,12 @@ async fn events_and_commands_arrive_parsed_back_equal() {
         .publish(&command, &PublishOptions::topic())
         .await
         .expect("published");
-    let moderation = receive(&aws, "test-command-queue-auth-ban_user-moderation", 1).await;
+    let moderation = receive(
+        &aws,
+        &setup.name("command-queue-auth-ban_user-moderation"),
+        1,
+    )
+    .await;
     let back = parse(&moderation[0]);
     assert_eq!(back, command);
     assert_eq!(back.version(), 2);
@@ -223,9 +242,9 @@ async fn events_and_commands_arrive_parsed_back_equal() {
         .expect("sent");
     assert_eq!(
         sent.target.to_string(),
-        "queue test-command-queue-auth-welcome-mailer"
+        format!("queue {}", setup.name("command-queue-auth-welcome-mailer"))
     );
-    let mailer = receive(&aws, "test-command-queue-auth-welcome-mailer", 1).await;
+    let mailer = receive(&aws, &setup.name("command-queue-auth-welcome-mailer"), 1).await;
     assert_eq!(parse(&mailer[0]), welcome);
 }
 
@@ -249,16 +268,17 @@ async fn batches_larger_than_ten_all_arrive() {
     for (event, result) in events.iter().zip(&results) {
         assert_eq!(result.as_ref().expect("sent").uuid, event.uuid());
     }
-    let mut got: Vec<Envelope> = receive(&aws, "test-event-queue-auth-user_created-raw", 23)
-        .await
-        .iter()
-        .map(parse)
-        .collect();
+    let mut got: Vec<Envelope> =
+        receive(&aws, &setup.name("event-queue-auth-user_created-raw"), 23)
+            .await
+            .iter()
+            .map(parse)
+            .collect();
     let mut want = events.clone();
     got.sort_by_key(Envelope::uuid);
     want.sort_by_key(Envelope::uuid);
     assert_eq!(got, want);
-    assert_empty(&aws, "test-event-queue-auth-user_created-raw").await;
+    assert_empty(&aws, &setup.name("event-queue-auth-user_created-raw")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,11 +300,15 @@ async fn fifo_order_is_kept_within_a_group() {
         .publish_batch(&notes, &PublishOptions::topic().fifo("note-42"))
         .await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
-    let got: Vec<Uuid> = receive(&aws, "test-event-queue-auth-note_added-log.fifo", 25)
-        .await
-        .iter()
-        .map(|r| parse(r).uuid())
-        .collect();
+    let got: Vec<Uuid> = receive(
+        &aws,
+        &setup.name("event-queue-auth-note_added-log.fifo"),
+        25,
+    )
+    .await
+    .iter()
+    .map(|r| parse(r).uuid())
+    .collect();
     let want: Vec<Uuid> = notes.iter().map(Envelope::uuid).collect();
     assert_eq!(got, want, "order within the group");
 
@@ -308,11 +332,15 @@ async fn fifo_order_is_kept_within_a_group() {
     );
     let rest = publisher.publish_batch(&welcomes[1..], &options).await;
     assert!(rest.iter().all(Result::is_ok), "{rest:?}");
-    let got: Vec<Uuid> = receive(&aws, "test-command-queue-auth-welcome-mailer.fifo", 12)
-        .await
-        .iter()
-        .map(|r| parse(r).uuid())
-        .collect();
+    let got: Vec<Uuid> = receive(
+        &aws,
+        &setup.name("command-queue-auth-welcome-mailer.fifo"),
+        12,
+    )
+    .await
+    .iter()
+    .map(|r| parse(r).uuid())
+    .collect();
     assert_eq!(got, welcomes.iter().map(Envelope::uuid).collect::<Vec<_>>());
 }
 
@@ -353,9 +381,9 @@ async fn an_oversized_entry_is_reported_and_the_others_are_sent() {
             assert!(result.is_ok(), "{i}: {result:?}");
         }
     }
-    let got = receive(&aws, "test-event-queue-auth-user_created-raw", 4).await;
+    let got = receive(&aws, &setup.name("event-queue-auth-user_created-raw"), 4).await;
     assert!(got.iter().all(|r| parse(r).uuid() != events[2].uuid()));
-    assert_empty(&aws, "test-event-queue-auth-user_created-raw").await;
+    assert_empty(&aws, &setup.name("event-queue-auth-user_created-raw")).await;
 
     // With the local check raised, AWS itself refuses the entry inside a 200 answer: the
     // `Failed` list of PublishBatch is reported on that entry, the others are sent.
@@ -381,8 +409,8 @@ async fn an_oversized_entry_is_reported_and_the_others_are_sent() {
         4,
         "{results:?}"
     );
-    receive(&aws, "test-event-queue-auth-user_created-raw", 4).await;
-    assert_empty(&aws, "test-event-queue-auth-user_created-raw").await;
+    receive(&aws, &setup.name("event-queue-auth-user_created-raw"), 4).await;
+    assert_empty(&aws, &setup.name("event-queue-auth-user_created-raw")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,7 +436,7 @@ async fn missing_targets_say_to_migrate() {
         .await;
     for result in results {
         assert!(
-            matches!(&result, Err(PublishError::NotFound { target }) if target.name == "test-event-queue-auth-nobody_listens-nobody"),
+            matches!(&result, Err(PublishError::NotFound { target }) if target.name == setup.name("event-queue-auth-nobody_listens-nobody")),
             "{result:?}"
         );
     }
@@ -429,9 +457,10 @@ fn cli_publish_prints_the_message_id() {
         .clone();
     let stdout = String::from_utf8(output).expect("utf-8");
     assert!(
-        stdout.starts_with(
-            "published event_user_created to topic test-event-fanout-auth-user_created\n"
-        ),
+        stdout.starts_with(&format!(
+            "published event_user_created to topic {}\n",
+            setup.name("event-fanout-auth-user_created")
+        )),
         "{stdout}"
     );
     let uuid = stdout
@@ -443,7 +472,7 @@ fn cli_publish_prints_the_message_id() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let got = runtime.block_on(async {
         let aws = setup.aws().await;
-        receive(&aws, "test-event-queue-auth-user_created-raw", 1).await
+        receive(&aws, &setup.name("event-queue-auth-user_created-raw"), 1).await
     });
     let envelope = parse(&got[0]);
     assert_eq!(envelope.uuid().to_string(), uuid);
@@ -478,7 +507,7 @@ fn cli_publish_prints_the_message_id() {
     let value: serde_json::Value = serde_json::from_slice(&json_out).expect("json");
     assert_eq!(
         value["target"]["name"],
-        "test-command-queue-auth-welcome-mailer.fifo"
+        setup.name("command-queue-auth-welcome-mailer.fifo")
     );
     assert!(
         value["message_id"].as_str().is_some_and(|s| !s.is_empty()),

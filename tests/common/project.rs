@@ -38,6 +38,9 @@ pub struct Project {
     pub database_url: String,
     /// The version table.
     pub table: String,
+    /// The instance name (`lariat.toml`), unique to the project: the names of everything it
+    /// creates start with it, so tests sharing one LocalStack never see each other's resources.
+    pub instance: String,
     db: Db,
 }
 
@@ -48,9 +51,12 @@ impl Project {
     pub fn new(db: Db) -> Project {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("lariat/migrate")).expect("migrations dir");
+        let instance = super::unique("t");
         std::fs::write(
             dir.path().join("lariat.toml"),
-            "instance = \"test\"\npublisher = \"registration\"\n[aws]\nregion = \"us-east-1\"\n",
+            format!(
+                "instance = \"{instance}\"\npublisher = \"registration\"\n[aws]\nregion = \"us-east-1\"\n"
+            ),
         )
         .expect("lariat.toml");
         let table = format!(
@@ -66,8 +72,15 @@ impl Project {
             dir,
             database_url,
             table,
+            instance,
             db,
         }
+    }
+
+    /// `{instance}-{rest}`: the standard name of one of the project's resources, e.g.
+    /// `project.name("event-fanout-registration-user_created.fifo")`.
+    pub fn name(&self, rest: &str) -> String {
+        format!("{}-{rest}", self.instance)
     }
 
     /// A project with the example migrations of the repository's `lariat/migrate`.
@@ -220,7 +233,7 @@ impl Drop for Project {
 pub async fn aws(emulator: &Emulator) -> Aws {
     let settings = AwsSettings {
         region: Some("us-east-1".into()),
-        account_id: Some("123456789012".into()),
+        account_id: Some(emulator.account_id().into()),
         endpoint_url: Some(emulator.endpoint.clone()),
         profile: None,
     };
@@ -229,8 +242,8 @@ pub async fn aws(emulator: &Emulator) -> Aws {
         .expect("connect to the emulator")
 }
 
-/// What the account holds: topic names, queue names, and (topic, endpoint, protocol) triples,
-/// each sorted.
+/// What the account holds of one instance: topic names, queue names, and (topic, endpoint,
+/// protocol) triples, each sorted.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Account {
     /// Topic names.
@@ -249,8 +262,10 @@ fn last(arn_or_url: &str) -> String {
         .to_owned()
 }
 
-/// Reads everything in the account.
-pub async fn account(aws: &Aws) -> Account {
+/// Reads everything of `instance` in the account: the topics and queues whose names start with
+/// `{instance}-`, and the subscriptions of such topics or to such queues.
+pub async fn account(aws: &Aws, instance: &str) -> Account {
+    let prefix = format!("{instance}-");
     let mut out = Account::default();
     let mut token = None;
     loop {
@@ -298,6 +313,10 @@ pub async fn account(aws: &Aws) -> Account {
             break;
         }
     }
+    out.topics.retain(|t| t.starts_with(&prefix));
+    out.queues.retain(|q| q.starts_with(&prefix));
+    out.subscriptions
+        .retain(|(t, e, _)| t.starts_with(&prefix) || e.starts_with(&prefix));
     out.topics.sort();
     out.queues.sort();
     out.subscriptions.sort();
