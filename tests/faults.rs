@@ -411,26 +411,37 @@ fn broken_files_make_no_aws_call_and_no_row() {
 fn sigterm_finishes_what_is_in_flight_and_exits_130() {
     let emulator = Emulator::start();
     let project = Project::generated(Db::Sqlite, 40);
-    let child = project
+    let mut child = project
         .lariat_process(&emulator)
         .arg("migrate")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
+    // the signal goes once the first migration is applied: the run is then surely past its
+    // start (configuration, account id, version store), whatever the machine's load; a fixed
+    // sleep sometimes killed it before it listened for signals
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    let rest = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stdout.read_to_string(&mut rest);
+        rest
+    });
     let sent = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
     let out = child.wait_with_output().unwrap();
+    let stdout = first + &rest.join().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.success() {
         eprintln!("migrate finished before the signal; nothing to check");
         return;
     }
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
     assert!(
         stderr.contains("interrupted") && stderr.contains("run the same command again"),
         "{stderr}"
