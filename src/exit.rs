@@ -9,7 +9,8 @@ pub const DIFFERENCES: i32 = 2;
 /// The migration files or the configuration do not validate, or the version table belongs to
 /// another tool.
 pub const INVALID: i32 = 3;
-/// Refused: an applied file was modified or is missing, a pending file is out of order, or a
+/// Refused: an applied file was modified or is missing, a pending file is out of order, an
+/// external topic or queue the pending migrations use is missing, or a
 /// confirmation was declined.
 pub const REFUSED: i32 = 4;
 /// Another `migrate` or `rollback` held the lock for longer than `--lock-timeout`.
