@@ -533,7 +533,8 @@ pub struct Drift {
     /// On both sides, with differences.
     pub differing: Vec<Differing>,
     /// External topics and queues (another service's) that the files use but the account
-    /// does not hold. Only their existence is compared.
+    /// does not hold. Only their existence is compared. Left out of JSON when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing_external: Vec<ResourceRef>,
 }
 
