@@ -412,6 +412,7 @@ mod tests {
             naming: naming::parse(ResourceKind::Topic, name),
             attributes: Default::default(),
             tags: Default::default(),
+            external: None,
         }
     }
 
@@ -421,6 +422,7 @@ mod tests {
             naming: naming::parse(ResourceKind::Queue, name),
             attributes: Default::default(),
             tags: Default::default(),
+            external: None,
         }
     }
 

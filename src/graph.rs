@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::naming::ParsedName;
-use crate::topology::{Endpoint, Queue, Subscription, Topic, Topology};
+use crate::topology::{Endpoint, External, Queue, Subscription, Topic, Topology};
 
 /// The output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,9 +36,12 @@ struct Node<'a> {
     topic: bool,
     fifo: bool,
     dead_letter: bool,
+    external: Option<&'a External>,
 }
 
-/// Resources grouped by publisher (`custom` for custom names), groups and members by name.
+/// Resources grouped by publisher (`custom` for custom names), groups and members by name;
+/// external resources, another service's, under the empty group name, drawn outside every
+/// cluster.
 fn groups(topology: &Topology) -> BTreeMap<String, Vec<Node<'_>>> {
     let mut groups: BTreeMap<String, Vec<Node<'_>>> = BTreeMap::new();
     let dead_letter = topology.dead_letter_queues();
@@ -49,6 +52,7 @@ fn groups(topology: &Topology) -> BTreeMap<String, Vec<Node<'_>>> {
         topic: true,
         fifo: t.fifo(),
         dead_letter: false,
+        external: t.external.as_ref(),
     });
     let queues = topology.queues.values().map(|q: &Queue| Node {
         id: format!("queue:{}", q.name),
@@ -57,9 +61,11 @@ fn groups(topology: &Topology) -> BTreeMap<String, Vec<Node<'_>>> {
         topic: false,
         fifo: q.fifo(),
         dead_letter: dead_letter.contains(q.name.as_str()),
+        external: q.external.as_ref(),
     });
     for node in topics.chain(queues) {
         let group = match node.naming {
+            _ if node.external.is_some() => String::new(),
             ParsedName::Standard(p) => format!("publisher: {}", p.publisher),
             ParsedName::Custom { .. } => "custom".to_owned(),
         };
@@ -91,13 +97,26 @@ fn edge_label(sub: &Subscription) -> String {
 }
 
 fn node_label(node: &Node<'_>) -> String {
-    let mut label = node.name.to_owned();
+    // an external resource of another account is keyed by its ARN: show its name
+    let mut label = node.name.rsplit(':').next().unwrap_or(node.name).to_owned();
     let mut marks = Vec::new();
+    if let Some(external) = node.external {
+        marks.push(match &external.owner {
+            Some(owner) => format!("external: {owner}"),
+            None => "external".to_owned(),
+        });
+        if let Some(account) = &external.account {
+            marks.push(format!("account {account}"));
+        }
+        if let Some(region) = &external.region {
+            marks.push(region.clone());
+        }
+    }
     if node.fifo {
-        marks.push("FIFO");
+        marks.push("FIFO".to_owned());
     }
     if node.dead_letter {
-        marks.push("dead-letter");
+        marks.push("dead-letter".to_owned());
     }
     if !marks.is_empty() {
         label.push_str(&format!("\\n[{}]", marks.join(", ")));
@@ -109,6 +128,19 @@ fn node_label(node: &Node<'_>) -> String {
 pub fn render_dot(topology: &Topology) -> String {
     let mut out = String::from("digraph lariat {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=9];\n");
     for (i, (group, nodes)) in groups(topology).iter().enumerate() {
+        if group.is_empty() {
+            for node in nodes {
+                let shape = if node.topic { "component" } else { "box" };
+                let peripheries = if node.fifo { ", peripheries=2" } else { "" };
+                let _ = writeln!(
+                    out,
+                    "  \"{}\" [label=\"{}\", shape={shape}, style=dashed, color=\"#666666\"{peripheries}];",
+                    node.id,
+                    node_label(node)
+                );
+            }
+            continue;
+        }
         let _ = writeln!(
             out,
             "  subgraph cluster_{i} {{\n    label=\"{group}\";\n    style=dashed;"
@@ -183,8 +215,12 @@ pub fn render_mermaid(topology: &Topology) -> String {
     let mut ids: BTreeMap<String, String> = BTreeMap::new();
     let mut fifo = Vec::new();
     let mut dead = Vec::new();
+    let mut external = Vec::new();
     for (i, (group, nodes)) in groups(topology).iter().enumerate() {
-        let _ = writeln!(out, "  subgraph g{i}[\"{group}\"]");
+        let outside = group.is_empty();
+        if !outside {
+            let _ = writeln!(out, "  subgraph g{i}[\"{group}\"]");
+        }
         for node in nodes {
             let id = format!("{}{}", if node.topic { "t" } else { "q" }, ids.len());
             let label = node_label(node).replace("\\n", "<br/>");
@@ -200,9 +236,14 @@ pub fn render_mermaid(topology: &Topology) -> String {
             if node.dead_letter {
                 dead.push(id.clone());
             }
+            if outside {
+                external.push(id.clone());
+            }
             ids.insert(node.id.clone(), id);
         }
-        out.push_str("  end\n");
+        if !outside {
+            out.push_str("  end\n");
+        }
     }
     let id = |key: &str| ids.get(key).cloned().unwrap_or_else(|| key.to_owned());
     for sub in topology.subscriptions.values() {
@@ -249,6 +290,13 @@ pub fn render_mermaid(topology: &Topology) -> String {
             dead.join(",")
         );
     }
+    if !external.is_empty() {
+        let _ = writeln!(
+            out,
+            "  classDef external stroke-dasharray:5 5,fill:#ffffff\n  class {} external",
+            external.join(",")
+        );
+    }
     out
 }
 
@@ -270,6 +318,7 @@ mod tests {
                     naming: naming::parse(ResourceKind::Topic, name),
                     attributes: TopicAttributes::default(),
                     tags: Default::default(),
+                    external: None,
                 },
             );
         }
@@ -281,6 +330,7 @@ mod tests {
                 ..Default::default()
             },
             tags: Default::default(),
+            external: None,
         };
         let dlq = "test-event-queue-auth-user_created-dead.fifo";
         let main = "test-event-queue-auth-user_created-mailer.fifo";

@@ -23,6 +23,7 @@ use crate::aws::inspect::{name_in_account, subscription_ends, InventoryRequest, 
 use crate::aws::{Aws, AwsError};
 use crate::migrator::{Error, Migrator};
 use crate::naming::{self, Kind, ParsedName, ResourceKind};
+use crate::plan::external::ExternalCheck;
 use crate::plan::{self, Arns, Attributes, State, Status};
 use crate::topology::{
     DeadLetter, Endpoint, Queue, QueueAttributes, RedriveAllow, Subscription,
@@ -340,6 +341,7 @@ fn live_topic(t: &LiveTopic) -> Topic {
             kms_master_key_id: text(a, "KmsMasterKeyId"),
         },
         tags: t.tags.clone(),
+        external: None,
     }
 }
 
@@ -364,6 +366,7 @@ fn live_queue(q: &LiveQueue, arns: &Arns) -> Queue {
             sqs_managed_sse: flag(a, "SqsManagedSseEnabled"),
         },
         tags: q.tags.clone(),
+        external: None,
     }
 }
 
@@ -529,12 +532,19 @@ pub struct Drift {
     pub unexpected: Vec<ResourceRef>,
     /// On both sides, with differences.
     pub differing: Vec<Differing>,
+    /// External topics and queues (another service's) that the files use but the account
+    /// does not hold. Only their existence is compared. Left out of JSON when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_external: Vec<ResourceRef>,
 }
 
 impl Drift {
     /// Whether the account matches the files.
     pub fn is_empty(&self) -> bool {
-        self.missing.is_empty() && self.unexpected.is_empty() && self.differing.is_empty()
+        self.missing.is_empty()
+            && self.unexpected.is_empty()
+            && self.differing.is_empty()
+            && self.missing_external.is_empty()
     }
 }
 
@@ -545,6 +555,13 @@ pub fn drift(declared: &Topology, live: &Live, arns: &Arns, scope: &Scope) -> Dr
     let actual = &live.topology;
     for (name, d) in &declared.topics {
         let resource = ResourceRef::Topic(name.clone());
+        if let Some(external) = &d.external {
+            // another account's or region's is looked up by `drift_of`
+            if !external.is_foreign() && !actual.topics.contains_key(name) {
+                drift.missing_external.push(resource);
+            }
+            continue;
+        }
         match actual.topics.get(name) {
             None => drift.missing.push(resource),
             Some(l) => {
@@ -560,6 +577,12 @@ pub fn drift(declared: &Topology, live: &Live, arns: &Arns, scope: &Scope) -> Dr
     }
     for (name, d) in &declared.queues {
         let resource = ResourceRef::Queue(name.clone());
+        if let Some(external) = &d.external {
+            if !external.is_foreign() && !actual.queues.contains_key(name) {
+                drift.missing_external.push(resource);
+            }
+            continue;
+        }
         match actual.queues.get(name) {
             None => drift.missing.push(resource),
             Some(l) => {
@@ -575,6 +598,10 @@ pub fn drift(declared: &Topology, live: &Live, arns: &Arns, scope: &Scope) -> Dr
         }
     }
     for (key, d) in &declared.subscriptions {
+        if plan::external::foreign_parts(&key.topic).is_some() {
+            // a subscription to another account's or region's topic is listed there, not here
+            continue;
+        }
         let resource = ResourceRef::Subscription(key.clone());
         match actual.subscriptions.get(key) {
             None => drift.missing.push(resource),
@@ -738,13 +765,44 @@ pub async fn drift_of(migrator: &Migrator, progress: &Progress) -> Result<DriftR
     let instance = migrator.config.instance.clone();
     let scope = Scope::new(instance.clone(), &declared);
     let live = read_live(&aws, &scope, true, progress).await?;
-    let drift = drift(&declared, &live, aws.arns(), &scope);
+    let mut drift = drift(&declared, &live, aws.arns(), &scope);
+    for check in foreign_external(&declared) {
+        if !aws.external_exists(&check).await? {
+            drift.missing_external.push(match check.resource {
+                ResourceKind::Topic => ResourceRef::Topic(check.key),
+                ResourceKind::Queue => ResourceRef::Queue(check.key),
+            });
+        }
+    }
     Ok(DriftReport {
         version,
         instance,
         in_sync: drift.is_empty(),
         drift,
     })
+}
+
+/// The declared external resources of another account or region, which listing this
+/// account does not show.
+fn foreign_external(declared: &Topology) -> Vec<ExternalCheck> {
+    let topics = declared
+        .topics
+        .iter()
+        .filter_map(|(key, t)| Some((ResourceKind::Topic, key, t.external.as_ref()?)));
+    let queues = declared
+        .queues
+        .iter()
+        .filter_map(|(key, q)| Some((ResourceKind::Queue, key, q.external.as_ref()?)));
+    topics
+        .chain(queues)
+        .filter(|(_, _, external)| external.is_foreign())
+        .map(|(resource, key, external)| ExternalCheck {
+            resource,
+            key: key.clone(),
+            name: key.rsplit(':').next().unwrap_or(key).to_owned(),
+            external: external.clone(),
+        })
+        .collect()
 }
 
 /// The account's topology as `lariat graph --live` draws it: the project's instance, plus the

@@ -174,6 +174,12 @@ pub fn parse(file: &MigrationFile) -> Result<RawMigration, Diagnostic> {
 pub struct RawMigration {
     /// Free text for reviewers.
     pub description: Option<String>,
+    /// `[[external_topic]]` tables: topics another service owns.
+    #[serde(default)]
+    pub external_topic: Vec<Spanned<ExternalSpec>>,
+    /// `[[external_queue]]` tables: queues another service owns.
+    #[serde(default)]
+    pub external_queue: Vec<Spanned<ExternalSpec>>,
     /// `[[create_topic]]` tables.
     #[serde(default)]
     pub create_topic: Vec<Spanned<TopicSpec>>,
@@ -222,6 +228,32 @@ pub struct ResourceRef {
     pub dest: Option<String>,
     /// FIFO (default false).
     pub fifo: Option<bool>,
+}
+
+/// A topic or queue another service owns, in `external_topic` or `external_queue`: this folder
+/// refers to it, checks that it exists, and never creates, changes or deletes it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalSpec {
+    /// Custom name.
+    pub name: Option<String>,
+    /// `event` or `command`.
+    pub kind: Option<Kind>,
+    /// Publisher (for a topic, usually the owner).
+    pub publisher: Option<String>,
+    /// Message type.
+    #[serde(rename = "type")]
+    pub message_type: Option<String>,
+    /// Consuming service (queues only).
+    pub dest: Option<String>,
+    /// FIFO.
+    pub fifo: Option<bool>,
+    /// The service whose migrations create it (default: the publisher of a standard name).
+    pub owner: Option<String>,
+    /// Its AWS account, when not this one (12 digits).
+    pub account: Option<String>,
+    /// Its AWS region, when not this one.
+    pub region: Option<String>,
 }
 
 /// A topic in `create_topic`, `change_topic` or `delete_topic`.

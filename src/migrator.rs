@@ -7,6 +7,8 @@ use crate::aws::{Aws, AwsError};
 use crate::config::{Config, ConfigError};
 use crate::diagnostic::Diagnostics;
 use crate::executor::{self, ApplyError, ApplyOptions, Event, Report};
+use crate::naming::ResourceKind;
+use crate::plan::external::ExternalCheck;
 use crate::plan::{self, Call, Checks, Plan, PlanError, RollbackTarget, Status};
 use crate::store::{self, StoreError, VersionStore};
 use crate::topology::{load_project, Project};
@@ -33,6 +35,32 @@ pub enum Error {
     /// A run stopped midway.
     #[error(transparent)]
     Apply(Box<ApplyError>),
+    /// External topics or queues the pending migrations use do not exist; nothing was changed.
+    #[error("{}", missing_external(.0))]
+    MissingExternal(Vec<ExternalCheck>),
+}
+
+fn missing_external(missing: &[ExternalCheck]) -> String {
+    let lines: Vec<String> = missing
+        .iter()
+        .map(|check| {
+            let owner = match (&check.external.owner, check.resource) {
+                (Some(owner), ResourceKind::Topic) => {
+                    format!("it belongs to publisher `{owner}`, whose migrations create it")
+                }
+                (Some(owner), ResourceKind::Queue) => {
+                    format!("it belongs to `{owner}`, whose migrations create it")
+                }
+                (None, _) => "another service's migrations create it".to_owned(),
+            };
+            format!("{} {} does not exist; {owner}", check.resource, check.key)
+        })
+        .collect();
+    format!(
+        "{}\n  nothing was changed: apply the owner's migrations first, or fix the \
+         [[external_topic]] / [[external_queue]] that names it (name, account, region)",
+        lines.join("\n")
+    )
 }
 
 impl From<ApplyError> for Error {
@@ -178,6 +206,24 @@ impl Migrator {
         Ok(applied?)
     }
 
+    /// Looks up every external topic and queue the plan uses; fails, before anything is
+    /// changed, when one is missing.
+    async fn check_external(&self, plan: &Plan, aws: &Aws) -> Result<(), Error> {
+        let checks = plan::external::checks(plan, &self.project);
+        let found =
+            futures::future::try_join_all(checks.iter().map(|c| aws.external_exists(c))).await?;
+        let missing: Vec<ExternalCheck> = checks
+            .into_iter()
+            .zip(found)
+            .filter(|(_, exists)| !exists)
+            .map(|(check, _)| check)
+            .collect();
+        match missing.is_empty() {
+            true => Ok(()),
+            false => Err(Error::MissingExternal(missing)),
+        }
+    }
+
     /// Plans from the version table and runs the plan, holding the applier lock; the lock is
     /// released on every path.
     async fn run_locked(
@@ -192,6 +238,7 @@ impl Migrator {
         let result: Result<Report, Error> = async {
             let applied = store.list().await?;
             let plan = make_plan(&applied)?;
+            self.check_external(&plan, &aws).await?;
             Ok(executor::run(&plan, &aws, store.as_ref(), options.apply, on_event).await?)
         }
         .await;

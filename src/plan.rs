@@ -331,14 +331,35 @@ pub struct Arns {
 }
 
 impl Arns {
-    /// Topic ARN.
+    /// Topic ARN of a topic name, or of the ARN key of an external topic in another account
+    /// or region (its empty region or account filled in).
     pub fn topic(&self, name: &str) -> String {
-        naming::arn(ResourceKind::Topic, &self.region, &self.account_id, name)
+        self.arn(ResourceKind::Topic, name)
     }
 
-    /// Queue ARN.
+    /// Queue ARN of a queue name, or of the ARN key of an external queue.
     pub fn queue(&self, name: &str) -> String {
-        naming::arn(ResourceKind::Queue, &self.region, &self.account_id, name)
+        self.arn(ResourceKind::Queue, name)
+    }
+
+    fn arn(&self, resource: ResourceKind, name: &str) -> String {
+        match external::foreign_parts(name) {
+            Some((region, account, name)) => naming::arn(
+                resource,
+                if region.is_empty() {
+                    &self.region
+                } else {
+                    region
+                },
+                if account.is_empty() {
+                    &self.account_id
+                } else {
+                    account
+                },
+                name,
+            ),
+            None => naming::arn(resource, &self.region, &self.account_id, name),
+        }
     }
 
     /// ARN of a subscription's endpoint.
@@ -551,6 +572,10 @@ pub fn protocol(endpoint: &Endpoint) -> &'static str {
 
 /// The AWS calls of one operation, in order.
 pub fn calls(op: &Operation, arns: &Arns) -> Vec<Call> {
+    if external::is_external(op) {
+        // checked before the run (`external::checks`), never created or deleted
+        return Vec::new();
+    }
     match op {
         Operation::CreateTopic(t) => vec![Call::CreateTopic {
             name: t.name.clone(),
@@ -724,6 +749,8 @@ impl<'a> Deleted<'a> {
         };
         for op in ops {
             match op {
+                // deleting the reference to an external topic deletes nothing
+                _ if external::is_external(op) => {}
                 Operation::DeleteTopic(t) => {
                     deleted.topics.insert(&t.name);
                 }
@@ -1058,6 +1085,8 @@ fn parse_policy(
 fn statement_id(statement: &serde_json::Value) -> Option<&str> {
     statement.get("Sid").and_then(|v| v.as_str())
 }
+
+pub mod external;
 
 #[cfg(test)]
 mod tests;

@@ -368,3 +368,105 @@ fn aws_requests_per_created_resource() {
         "{requests} requests for {resources} topics and queues and {subscriptions} subscriptions"
     );
 }
+
+/// Runs `statements` on the project's version store and returns the first column (an
+/// integer) of the last one's rows.
+fn sql(project: &Project, statements: &[String]) -> Vec<i64> {
+    use sqlx::Row;
+    let url = project.database_url.replacen("mariadb:", "mysql:", 1);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut last = Vec::new();
+        for sql in statements {
+            last = if url.starts_with("postgres") {
+                let pool = sqlx::PgPool::connect(&url).await.unwrap();
+                let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+                rows.iter().map(|r| r.get::<i64, _>(0)).collect()
+            } else if url.starts_with("mysql") {
+                let pool = sqlx::MySqlPool::connect(&url).await.unwrap();
+                let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+                rows.iter().map(|r| r.get::<i64, _>(0)).collect()
+            } else {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(url.trim_start_matches("sqlite://"))
+                    .create_if_missing(true);
+                let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+                let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+                rows.iter().map(|r| r.get::<i64, _>(0)).collect()
+            };
+        }
+        last
+    })
+}
+
+/// The Ruby gem's versions table under lariat's table name (bug: lariat failed with a raw SQL
+/// error and `migrate` could write to it): every command that reads the store stops with an
+/// error naming the table and `--versions-table`, exit 3, and the table is left as it was.
+fn gem_versions_table_stops_every_command_untouched(db: Db) {
+    let emulator = Emulator::start();
+    let project = Project::example(db);
+    let table = &project.table;
+    sql(
+        &project,
+        &[
+            format!("CREATE TABLE {table} (version BIGINT NOT NULL UNIQUE)"),
+            format!("INSERT INTO {table} (version) VALUES (1668097991)"),
+        ],
+    );
+    // moto's log counts this test's requests; the shared LocalStack serves other tests too
+    let before = (emulator.kind() == Kind::Moto).then(|| emulator.request_count());
+    for args in [
+        &["status"][..],
+        &["migrate"],
+        &["migrate", "--dry-run", "--account-id", "123456789012"],
+        &["rollback"],
+        &["rollback", "--all", "--yes"],
+        &["drift"],
+    ] {
+        let out = project.lariat(&emulator).args(args).assert().code(3);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains(&format!("`{table}` was not created by lariat")),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("--versions-table"), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("error returned from database"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert_eq!(
+        sql(&project, &[format!("SELECT version FROM {table}")]),
+        [1668097991],
+        "the gem's rows are untouched"
+    );
+    let requests = before.map(|before| emulator.request_count() - before);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws(&emulator));
+    assert_eq!(
+        runtime.block_on(account(&aws, &project.instance)),
+        Account::default(),
+        "{requests:?} requests"
+    );
+}
+
+#[test]
+fn sqlite_gem_versions_table_stops_every_command_untouched() {
+    gem_versions_table_stops_every_command_untouched(Db::Sqlite);
+}
+
+#[test]
+fn postgres_gem_versions_table_stops_every_command_untouched() {
+    match common::postgres_url() {
+        Some(url) => gem_versions_table_stops_every_command_untouched(Db::Postgres(url)),
+        None => eprintln!("skipped: LARIAT_TEST_POSTGRES_URL is not set"),
+    }
+}
+
+#[test]
+fn mysql_gem_versions_table_stops_every_command_untouched() {
+    match common::mysql_url() {
+        Some(url) => gem_versions_table_stops_every_command_untouched(Db::Mysql(url)),
+        None => eprintln!("skipped: LARIAT_TEST_MYSQL_URL is not set"),
+    }
+}

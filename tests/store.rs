@@ -182,6 +182,66 @@ async fn round_trip(url: &str) {
     drop_table(url, &table).await;
 }
 
+/// Runs `sql` on the database `url` names, returning the first column of every row (an integer).
+async fn sql(url: &str, sql: &str) -> Vec<i64> {
+    use sqlx::Row;
+    let rows: Result<Vec<i64>, sqlx::Error> = if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.expect("connect");
+        let rows = sqlx::query(sql).fetch_all(&pool).await;
+        rows.map(|rows| rows.iter().map(|r| r.get::<i64, _>(0)).collect())
+    } else if url.starts_with("mysql") || url.starts_with("mariadb") {
+        let url = url.replacen("mariadb:", "mysql:", 1);
+        let pool = sqlx::MySqlPool::connect(&url).await.expect("connect");
+        let rows = sqlx::query(sql).fetch_all(&pool).await;
+        rows.map(|rows| rows.iter().map(|r| r.get::<i64, _>(0)).collect())
+    } else {
+        let path = url.trim_start_matches("sqlite://");
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options)
+            .await
+            .expect("connect");
+        let rows = sqlx::query(sql).fetch_all(&pool).await;
+        rows.map(|rows| rows.iter().map(|r| r.get::<i64, _>(0)).collect())
+    };
+    rows.unwrap_or_else(|err| panic!("{sql}: {err}"))
+}
+
+/// The Ruby gem's versions table (one `version` column) under lariat's name: every entry
+/// point stops with an error naming the table and `--versions-table`, and nothing is written.
+async fn foreign_table_is_refused_untouched(url: &str) {
+    let table = unique_table("gem_table");
+    sql(
+        url,
+        &format!("CREATE TABLE {table} (version BIGINT NOT NULL UNIQUE)"),
+    )
+    .await;
+    sql(
+        url,
+        &format!("INSERT INTO {table} (version) VALUES (1668097991)"),
+    )
+    .await;
+    let store = open(url, &table).await;
+    for (what, result) in [
+        ("table_exists", store.table_exists().await.map(drop)),
+        ("ensure_table", store.ensure_table().await),
+    ] {
+        let err = result.expect_err(what);
+        assert!(
+            matches!(&err, StoreError::ForeignTable { columns, .. } if columns == &["version"]),
+            "{what}: {err:?}"
+        );
+        let text = chain(&err);
+        assert!(text.contains(&format!("`{table}`")), "{text}");
+        assert!(text.contains("--versions-table"), "{text}");
+    }
+    store.close().await;
+    let rows = sql(url, &format!("SELECT version FROM {table}")).await;
+    assert_eq!(rows, [1668097991], "the gem's rows are untouched");
+    drop_table(url, &table).await;
+}
+
 /// Several processes' worth of stores creating the same table at once.
 async fn concurrent_ensure_table(url: &str) {
     let table = unique_table("ensure_race");
@@ -312,6 +372,13 @@ async fn sqlite_round_trip() {
 }
 
 #[tokio::test]
+async fn sqlite_foreign_table_is_refused_untouched() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/versions.db", dir.path().display());
+    foreign_table_is_refused_untouched(&url).await;
+}
+
+#[tokio::test]
 async fn sqlite_in_memory_round_trip() {
     round_trip("sqlite::memory:").await;
 }
@@ -412,6 +479,13 @@ async fn postgres_round_trip() {
 }
 
 #[tokio::test]
+async fn postgres_foreign_table_is_refused_untouched() {
+    if let Some(url) = server_url(POSTGRES_ENV) {
+        foreign_table_is_refused_untouched(&url).await;
+    }
+}
+
+#[tokio::test]
 async fn postgres_concurrent_ensure_table() {
     if let Some(url) = server_url(POSTGRES_ENV) {
         concurrent_ensure_table(&url).await;
@@ -447,6 +521,13 @@ async fn mysql_round_trip_with_mariadb_scheme() {
     if let Some(url) = server_url(MYSQL_ENV) {
         let url = url.replacen("mysql:", "mariadb:", 1);
         round_trip(&url).await;
+    }
+}
+
+#[tokio::test]
+async fn mysql_foreign_table_is_refused_untouched() {
+    if let Some(url) = server_url(MYSQL_ENV) {
+        foreign_table_is_refused_untouched(&url).await;
     }
 }
 

@@ -127,7 +127,7 @@ impl Aws {
             } => self.subscribe(topic, endpoint, attributes).await,
             Call::Unsubscribe { topic, endpoint } => {
                 if let Some(arn) = self.find_subscription(topic, endpoint).await? {
-                    self.sns
+                    self.sns_for(topic)
                         .unsubscribe()
                         .subscription_arn(&arn)
                         .send()
@@ -149,7 +149,7 @@ impl Aws {
                     code: Some("NotFound".into()),
                     message: "the subscription does not exist; run `lariat drift` to compare the account with the files".into(),
                 })?;
-                self.sns
+                self.sns_for(topic)
                     .set_subscription_attributes()
                     .subscription_arn(arn)
                     .attribute_name(key)
@@ -366,7 +366,7 @@ impl Aws {
     ) -> Result<(), AwsError> {
         let resource = format!("{topic} -> {}", endpoint.name());
         let result = self
-            .sns
+            .sns_for(topic)
             .subscribe()
             .topic_arn(self.arns.topic(topic))
             .protocol(plan::protocol(endpoint))
@@ -387,7 +387,7 @@ impl Aws {
                     return Err(e);
                 };
                 for (key, value) in attributes {
-                    self.sns
+                    self.sns_for(topic)
                         .set_subscription_attributes()
                         .subscription_arn(&arn)
                         .attribute_name(key)
@@ -416,7 +416,7 @@ impl Aws {
         let mut token = None;
         loop {
             let page = match self
-                .sns
+                .sns_for(topic)
                 .list_subscriptions_by_topic()
                 .topic_arn(self.arns.topic(topic))
                 .set_next_token(token)

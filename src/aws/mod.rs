@@ -6,6 +6,7 @@
 //! with exponential backoff.
 
 mod execute;
+mod external;
 pub mod inspect;
 pub mod publish;
 mod receive;

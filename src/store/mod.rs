@@ -26,6 +26,16 @@ const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Upper bound on connections per store; the applier needs one at a time.
 const MAX_POOL_CONNECTIONS: u32 = 2;
 
+/// The columns of lariat's version table, in order.
+const COLUMNS: [&str; 6] = [
+    "version",
+    "name",
+    "checksum",
+    "state",
+    "applied_at",
+    "duration_ms",
+];
+
 /// The URL forms [`connect`] accepts, for error messages.
 const SUPPORTED_URLS: &str =
     "sqlite:<path>, sqlite::memory:, postgres://, postgresql://, mysql://, mariadb://";
@@ -201,6 +211,23 @@ pub enum StoreError {
         detail: String,
     },
 
+    /// A table of that name exists but lariat did not create it (its columns differ), e.g. the
+    /// Ruby gem's `lariat_versions` with its single `version` column.
+    #[error(
+        "version table `{table}` was not created by lariat: it has the columns ({found}), \
+         lariat's has ({expected}); it may belong to another tool, such as the Ruby gem's table \
+         of the same name. Nothing was written to it: give lariat a table of its own with \
+         --versions-table NAME (or `versions_table` in lariat.toml, or LARIAT_VERSIONS_TABLE)",
+        found = .columns.join(", "),
+        expected = COLUMNS.join(", ")
+    )]
+    ForeignTable {
+        /// The version table.
+        table: String,
+        /// The columns it has.
+        columns: Vec<String>,
+    },
+
     /// [`VersionStore::mark_applied`] was called for a version that has no row.
     #[error(
         "version {version} has no row in version table `{table}`: it must be marked applying first"
@@ -302,6 +329,22 @@ pub fn validate_table_name(name: &str) -> Result<(), StoreError> {
             name: name.to_owned(),
         })
     }
+}
+
+/// Checks that an existing table has exactly the columns lariat creates, so that lariat never
+/// reads or writes a table of the same name that another tool owns.
+fn check_columns(table: &str, found: Vec<String>) -> Result<(), StoreError> {
+    let mut names: Vec<String> = found.iter().map(|c| c.to_ascii_lowercase()).collect();
+    names.sort();
+    let mut expected: Vec<&str> = COLUMNS.to_vec();
+    expected.sort_unstable();
+    if names == expected {
+        return Ok(());
+    }
+    Err(StoreError::ForeignTable {
+        table: table.to_owned(),
+        columns: found,
+    })
 }
 
 /// Opens the version store that `url` names, using `table` as the version table.
@@ -490,6 +533,20 @@ mod tests {
                 "{bad} should be invalid"
             );
         }
+    }
+
+    #[test]
+    fn only_lariats_own_columns_pass() {
+        let own: Vec<String> = COLUMNS.iter().rev().map(|c| c.to_uppercase()).collect();
+        assert!(check_columns("t", own).is_ok());
+        let gem = vec!["version".to_owned()];
+        let err = check_columns("lariat_versions", gem).expect_err("the gem's table");
+        let text = err.to_string();
+        assert!(text.contains("`lariat_versions`"), "{text}");
+        assert!(text.contains("--versions-table"), "{text}");
+        let mut extra: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+        extra.push("owner".into());
+        assert!(check_columns("t", extra).is_err());
     }
 
     #[test]

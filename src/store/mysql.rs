@@ -15,8 +15,8 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::Mutex;
 
 use super::{
-    applied_version, now_micros, query_error, stable_hash, AppliedVersion, LockWait, StoreError,
-    VersionState, VersionStore, MAX_POOL_CONNECTIONS,
+    applied_version, check_columns, now_micros, query_error, stable_hash, AppliedVersion, LockWait,
+    StoreError, VersionState, VersionStore, MAX_POOL_CONNECTIONS,
 };
 
 /// The longest lock name MySQL and MariaDB accept.
@@ -73,6 +73,20 @@ impl MySqlStore {
     }
 }
 
+impl MySqlStore {
+    /// The table's column names (none when it does not exist).
+    async fn columns(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT CAST(column_name AS CHAR) FROM information_schema.columns
+             WHERE table_schema = DATABASE() AND table_name = ?",
+        )
+        .bind(&self.table)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error(&self.table, "read the table's columns"))
+    }
+}
+
 /// The server-wide lock name for `table` in `database`, at most 64 characters.
 ///
 /// Readable when it fits, otherwise a fixed hash of both names.
@@ -104,7 +118,7 @@ impl VersionStore for MySqlStore {
             .execute(&self.pool)
             .await
             .map_err(query_error(&self.table, "create the table"))?;
-        Ok(())
+        check_columns(&self.table, self.columns().await?)
     }
 
     async fn lock(&self, timeout: Duration) -> Result<(), StoreError> {
@@ -159,7 +173,11 @@ impl VersionStore for MySqlStore {
         .fetch_one(&self.pool)
         .await
         .map_err(query_error(&self.table, "look for the table"))?;
-        Ok(found > 0)
+        if found == 0 {
+            return Ok(false);
+        }
+        check_columns(&self.table, self.columns().await?)?;
+        Ok(true)
     }
 
     async fn list(&self) -> Result<Vec<AppliedVersion>, StoreError> {

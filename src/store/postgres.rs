@@ -16,8 +16,8 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::Mutex;
 
 use super::{
-    applied_version, now_micros, query_error, stable_hash, AppliedVersion, LockWait, StoreError,
-    VersionState, VersionStore, MAX_POOL_CONNECTIONS,
+    applied_version, check_columns, now_micros, query_error, stable_hash, AppliedVersion, LockWait,
+    StoreError, VersionState, VersionStore, MAX_POOL_CONNECTIONS,
 };
 
 /// A version table in a PostgreSQL database.
@@ -60,6 +60,20 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// The table's column names (none when it does not exist).
+    async fn columns(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = $1",
+        )
+        .bind(&self.table)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error(&self.table, "read the table's columns"))
+    }
+}
+
 /// A signed 64-bit advisory lock key: the first 8 bytes of a fixed hash of `parts`.
 fn lock_key(parts: &[&str]) -> i64 {
     let digest = stable_hash(parts);
@@ -96,7 +110,7 @@ impl VersionStore for PgStore {
             .await
             .map_err(fail())?;
         tx.commit().await.map_err(fail())?;
-        Ok(())
+        check_columns(&self.table, self.columns().await?)
     }
 
     async fn lock(&self, timeout: Duration) -> Result<(), StoreError> {
@@ -149,6 +163,9 @@ impl VersionStore for PgStore {
         .fetch_one(&self.pool)
         .await
         .map_err(query_error(&self.table, "look for the table"))?;
+        if found {
+            check_columns(&self.table, self.columns().await?)?;
+        }
         Ok(found)
     }
 

@@ -18,8 +18,8 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::Mutex;
 
 use super::{
-    applied_version, now_micros, query_error, AppliedVersion, LockWait, StoreError, VersionState,
-    VersionStore, MAX_POOL_CONNECTIONS,
+    applied_version, check_columns, now_micros, query_error, AppliedVersion, LockWait, StoreError,
+    VersionState, VersionStore, MAX_POOL_CONNECTIONS,
 };
 
 /// How long a statement waits for another connection's write lock before failing.
@@ -129,6 +129,17 @@ fn open_lock_file(path: &Path) -> Result<File, StoreError> {
         })
 }
 
+impl SqliteStore {
+    /// The table's column names (none when it does not exist).
+    async fn columns(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
+            .bind(&self.table)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error(&self.table, "read the table's columns"))
+    }
+}
+
 fn format_time(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -151,7 +162,7 @@ impl VersionStore for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(query_error(&self.table, "create the table"))?;
-        Ok(())
+        check_columns(&self.table, self.columns().await?)
     }
 
     async fn table_exists(&self) -> Result<bool, StoreError> {
@@ -161,7 +172,11 @@ impl VersionStore for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(query_error(&self.table, "look for the table"))?;
-        Ok(found.is_some())
+        if found.is_none() {
+            return Ok(false);
+        }
+        check_columns(&self.table, self.columns().await?)?;
+        Ok(true)
     }
 
     async fn lock(&self, timeout: Duration) -> Result<(), StoreError> {

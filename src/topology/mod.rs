@@ -30,12 +30,46 @@ pub struct Topic {
     pub attributes: TopicAttributes,
     /// User tags (lariat adds its own when it creates the topic).
     pub tags: Tags,
+    /// Set when another service owns the topic: checked, never created, changed or deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<External>,
 }
 
 impl Topic {
     /// Whether this is a FIFO topic.
     pub fn fifo(&self) -> bool {
         self.naming.fifo()
+    }
+}
+
+/// The owner of a topic or queue that this folder refers to but another service's migrations
+/// create: `[[external_topic]]`, `[[external_queue]]`.
+///
+/// A resource in another account or region is keyed in the topology by its ARN, with the
+/// parts it does not set left empty (`arn:aws:sns::111122223333:name`); [`crate::plan::Arns`]
+/// fills them in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct External {
+    /// The service whose migrations create it, when known.
+    pub owner: Option<String>,
+    /// Its account, when not this one.
+    pub account: Option<String>,
+    /// Its region, when not this one.
+    pub region: Option<String>,
+}
+
+impl External {
+    /// Whether it lives in another account or region (so its key is an ARN).
+    pub fn is_foreign(&self) -> bool {
+        self.account.is_some() || self.region.is_some()
+    }
+
+    /// `, owned by `auth``, or nothing when the owner is unknown.
+    pub fn owned_by(&self) -> String {
+        match &self.owner {
+            Some(owner) => format!("; it belongs to `{owner}`, whose migrations create it"),
+            None => "; another service's migrations create it".to_owned(),
+        }
     }
 }
 
@@ -61,6 +95,9 @@ pub struct Queue {
     pub attributes: QueueAttributes,
     /// User tags (lariat adds its own when it creates the queue).
     pub tags: Tags,
+    /// Set when another service owns the queue: checked, never created, changed or deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<External>,
 }
 
 impl Queue {
@@ -207,6 +244,14 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// Whether the topic or queue of this name (or key) is another service's.
+    pub fn is_external(&self, resource: ResourceKind, name: &str) -> bool {
+        match resource {
+            ResourceKind::Topic => self.topics.get(name).is_some_and(|t| t.external.is_some()),
+            ResourceKind::Queue => self.queues.get(name).is_some_and(|q| q.external.is_some()),
+        }
+    }
+
     /// Whether a topic or queue of this name exists.
     pub fn contains(&self, resource: ResourceKind, name: &str) -> bool {
         match resource {
@@ -390,6 +435,18 @@ impl Operation {
     /// A short human description: `create queue NAME`.
     pub fn describe(&self) -> String {
         match self {
+            Operation::CreateTopic(t) if t.external.is_some() => {
+                format!("refer to external topic {}", t.name)
+            }
+            Operation::DeleteTopic(t) if t.external.is_some() => {
+                format!("stop referring to external topic {}", t.name)
+            }
+            Operation::CreateQueue(q) if q.external.is_some() => {
+                format!("refer to external queue {}", q.name)
+            }
+            Operation::DeleteQueue(q) if q.external.is_some() => {
+                format!("stop referring to external queue {}", q.name)
+            }
             Operation::CreateTopic(t) => format!("create topic {}", t.name),
             Operation::DeleteTopic(t) => format!("delete topic {}", t.name),
             Operation::CreateQueue(q) => format!("create queue {}", q.name),

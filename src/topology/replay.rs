@@ -314,6 +314,14 @@ impl Replay<'_> {
         is_up: bool,
     ) -> Vec<Operation> {
         let mut out = Collected::default();
+        for (line, spec) in self.lines(&raw.external_topic) {
+            let result = self.external(ResourceKind::Topic, spec, state);
+            self.collect(&mut out, line, result, state, is_up);
+        }
+        for (line, spec) in self.lines(&raw.external_queue) {
+            let result = self.external(ResourceKind::Queue, spec, state);
+            self.collect(&mut out, line, result, state, is_up);
+        }
         for (line, spec) in self.lines(&raw.create_topic) {
             let result = self.create_topic(spec, state);
             self.collect(&mut out, line, result, state, is_up);
@@ -508,7 +516,7 @@ impl Replay<'_> {
 
     fn existing_topic<'t>(&self, id: Identity<'_>, state: &'t Topology) -> Checked<&'t Topic> {
         let (name, _) = self.resolve(ResourceKind::Topic, id)?;
-        state.topics.get(&name).ok_or_else(|| {
+        external::key_of(&state.topics, &name, |t| t.external.as_ref()).ok_or_else(|| {
             Problem::new(format!("topic {name} does not exist at this version"))
                 .help("create it in this or an earlier migration with [[create_topic]], or check its type, publisher, kind and fifo")
         })
@@ -516,7 +524,7 @@ impl Replay<'_> {
 
     fn existing_queue<'t>(&self, id: Identity<'_>, state: &'t Topology) -> Checked<&'t Queue> {
         let (name, _) = self.resolve(ResourceKind::Queue, id)?;
-        state.queues.get(&name).ok_or_else(|| {
+        external::key_of(&state.queues, &name, |q| q.external.as_ref()).ok_or_else(|| {
             Problem::new(format!("queue {name} does not exist at this version"))
                 .help("create it in this or an earlier migration with [[create_queue]], or check its type, dest, publisher, kind and fifo")
         })
@@ -537,12 +545,19 @@ impl Replay<'_> {
             naming,
             attributes: TopicAttributes::default(),
             tags: Default::default(),
+            external: None,
         };
         Ok(Operation::CreateTopic(overlay_topic(topic, spec)?))
     }
 
     fn change_topic(&self, spec: &TopicSpec, state: &Topology) -> Checked<Operation> {
         let before = self.existing_topic(spec.into(), state)?.clone();
+        external::refuse_external(
+            ResourceKind::Topic,
+            &before.name,
+            before.external.as_ref(),
+            "change",
+        )?;
         let after = overlay_topic(before.clone(), spec)?;
         if after == before {
             return Err(nothing_changes("topic", &before.name));
@@ -553,6 +568,12 @@ impl Replay<'_> {
     fn delete_topic(&self, spec: &TopicSpec, state: &Topology) -> Checked<Operation> {
         reject_attributes("topic", &topic_attribute_keys(spec))?;
         let topic = self.existing_topic(spec.into(), state)?;
+        external::refuse_external(
+            ResourceKind::Topic,
+            &topic.name,
+            topic.external.as_ref(),
+            "delete",
+        )?;
         let subs = state.subscriptions_of(ResourceKind::Topic, &topic.name);
         if let Some(sub) = subs.first() {
             return Err(Problem::new(format!(
@@ -580,6 +601,7 @@ impl Replay<'_> {
             naming,
             attributes: QueueAttributes::default(),
             tags: Default::default(),
+            external: None,
         };
         Ok(Operation::CreateQueue(
             self.overlay_queue(queue, spec, state)?,
@@ -588,6 +610,12 @@ impl Replay<'_> {
 
     fn change_queue(&self, spec: &QueueSpec, state: &Topology) -> Checked<Operation> {
         let before = self.existing_queue(spec.into(), state)?.clone();
+        external::refuse_external(
+            ResourceKind::Queue,
+            &before.name,
+            before.external.as_ref(),
+            "change",
+        )?;
         let after = self.overlay_queue(before.clone(), spec, state)?;
         if after == before {
             return Err(nothing_changes("queue", &before.name));
@@ -598,6 +626,12 @@ impl Replay<'_> {
     fn delete_queue(&self, spec: &QueueSpec, state: &Topology) -> Checked<Operation> {
         reject_attributes("queue", &queue_attribute_keys(spec))?;
         let queue = self.existing_queue(spec.into(), state)?;
+        external::refuse_external(
+            ResourceKind::Queue,
+            &queue.name,
+            queue.external.as_ref(),
+            "delete",
+        )?;
         let subs = state.subscriptions_of(ResourceKind::Queue, &queue.name);
         if let Some(sub) = subs.first() {
             return Err(
@@ -691,6 +725,7 @@ impl Replay<'_> {
                     message: format!("dead_letter_queue: {}", p.message),
                     help: p.help,
                 })?;
+            external::same_account_dead_letter(dlq)?;
             if dlq.name == name {
                 return Err(Problem::new("a queue cannot be its own dead-letter queue").help("create a separate queue for failed messages and name it in `dead_letter_queue`"));
             }
@@ -764,6 +799,14 @@ impl Replay<'_> {
         let endpoint = match (&spec.queue, &spec.target_topic) {
             (Some(q), None) => {
                 let queue = self.existing_queue(q.into(), state)?;
+                if let Some(external) = &queue.external {
+                    return Err(Problem::new(format!(
+                        "queue {} is external{}: its owner subscribes it",
+                        queue.name,
+                        external.owned_by()
+                    ))
+                    .help("subscriptions live on the subscriber's side: put this [[subscribe]] in the queue owner's migrations, with the topic as an [[external_topic]] there"));
+                }
                 if queue.fifo() != topic.fifo() {
                     return Err(fifo_mismatch(
                         &format!("topic {}", topic.name),
@@ -775,6 +818,14 @@ impl Replay<'_> {
             }
             (None, Some(t)) => {
                 let target = self.existing_topic(t.into(), state)?;
+                if let Some(external) = &target.external {
+                    return Err(Problem::new(format!(
+                        "target_topic {} is external{}: its owner decides what it forwards to",
+                        target.name,
+                        external.owned_by()
+                    ))
+                    .help("subscribe this service's own queues to the topic instead"));
+                }
                 if target.fifo() != topic.fifo() {
                     return Err(fifo_mismatch(
                         &format!("topic {}", topic.name),
@@ -904,6 +955,7 @@ impl Replay<'_> {
                     message: format!("dead_letter_queue: {}", p.message),
                     help: p.help,
                 })?;
+            external::same_account_dead_letter(dlq)?;
             let topic_fifo = state.topics.get(&sub.key.topic).is_some_and(Topic::fifo);
             if dlq.fifo() != topic_fifo {
                 return Err(fifo_mismatch(
@@ -1279,3 +1331,5 @@ fn fifo_mismatch(a: &str, a_fifo: bool, b: &str) -> Problem {
 
 #[cfg(test)]
 mod tests;
+
+mod external;

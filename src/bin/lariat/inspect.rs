@@ -320,6 +320,15 @@ fn print_drift(out: &mut impl Write, report: &DriftReport) -> io::Result<()> {
             writeln!(out, "  - {r}")?;
         }
     }
+    if !drift.missing_external.is_empty() {
+        writeln!(
+            out,
+            "\nmissing external (another service's, which its migrations create):"
+        )?;
+        for r in &drift.missing_external {
+            writeln!(out, "  - {r}")?;
+        }
+    }
     if !drift.differing.is_empty() {
         writeln!(out, "\ndiffering:")?;
         for d in &drift.differing {
@@ -329,9 +338,13 @@ fn print_drift(out: &mut impl Write, report: &DriftReport) -> io::Result<()> {
             }
         }
     }
+    let external = match drift.missing_external.len() {
+        0 => String::new(),
+        n => format!(", {n} missing external"),
+    };
     writeln!(
         out,
-        "\n{} unexpected, {} missing, {} differing",
+        "\n{} unexpected, {} missing, {} differing{external}",
         drift.unexpected.len(),
         drift.missing.len(),
         drift.differing.len()
@@ -409,6 +422,7 @@ test-event-queue-any-all-statistic  test      event  any        all   statistic 
                         live: Some("90".into()),
                     }],
                 }],
+                missing_external: Vec::new(),
             },
         };
         let mut out = Vec::new();

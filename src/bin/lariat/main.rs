@@ -327,6 +327,8 @@ fn report(err: &anyhow::Error) -> i32 {
                 Error::Plan(lariat::plan::PlanError::UnknownVersion(_)) => exit::USAGE,
                 Error::Plan(_) => exit::REFUSED,
                 Error::Store(StoreError::LockTimeout { .. }) => exit::LOCKED,
+                Error::Store(StoreError::ForeignTable { .. }) => exit::INVALID,
+                Error::MissingExternal(_) => exit::REFUSED,
                 Error::Apply(e)
                     if matches!(**e, lariat::executor::ApplyError::Interrupted { .. }) =>
                 {
