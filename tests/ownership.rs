@@ -118,7 +118,11 @@ fn subscriber_before_publisher_is_refused_naming_the_owner_and_changes_nothing()
             publisher.name(TOPIC)
         )))
         .stderr(contains("nothing was changed"));
-    assert_eq!(names(&emulator, &publisher), (vec![], vec![], 0), "no AWS write");
+    assert_eq!(
+        names(&emulator, &publisher),
+        (vec![], vec![], 0),
+        "no AWS write"
+    );
     subscriber
         .lariat(&emulator)
         .arg("status")
