@@ -284,6 +284,10 @@ pub struct TopicSpec {
     /// Attributes (or `tags.KEY`) to return to the AWS default, in `change_topic`.
     #[serde(default)]
     pub unset: Vec<String>,
+    /// In `delete_topic`: a topic this folder never created; its state is recorded when it is
+    /// deleted, and rollback recreates it from that record.
+    #[serde(default)]
+    pub legacy: bool,
 }
 
 /// `allowAll`, `denyAll` or `byQueue` (with `redrive_allow_source_queues`).
@@ -383,6 +387,10 @@ pub struct QueueSpec {
     /// Attributes (or `tags.KEY`) to return to the AWS default, in `change_queue`.
     #[serde(default)]
     pub unset: Vec<String>,
+    /// In `delete_queue`: a queue this folder never created; its state is recorded when it is
+    /// deleted, and rollback recreates it from that record.
+    #[serde(default)]
+    pub legacy: bool,
 }
 
 /// A subscription in `subscribe`, `change_subscription` or `unsubscribe`.
@@ -406,6 +414,10 @@ pub struct SubscriptionSpec {
     /// Attributes to return to the AWS default, in `change_subscription`.
     #[serde(default)]
     pub unset: Vec<String>,
+    /// In `unsubscribe`: a subscription this folder never created; its attributes are
+    /// recorded when it is removed, and rollback subscribes again from that record.
+    #[serde(default)]
+    pub legacy: bool,
 }
 
 #[cfg(test)]

@@ -691,6 +691,8 @@ pub fn calls(op: &Operation, arns: &Arns) -> Vec<Call> {
             value,
         })
         .collect(),
+        Operation::DeleteLegacy(l) => legacy::delete_calls(l),
+        Operation::RestoreLegacy(l) => legacy::restore_calls(l),
     }
 }
 
@@ -1087,6 +1089,7 @@ fn statement_id(statement: &serde_json::Value) -> Option<&str> {
 }
 
 pub mod external;
+pub mod legacy;
 
 #[cfg(test)]
 mod tests;
