@@ -174,6 +174,10 @@ pub fn parse(file: &MigrationFile) -> Result<RawMigration, Diagnostic> {
 pub struct RawMigration {
     /// Free text for reviewers.
     pub description: Option<String>,
+    /// Written by `lariat import`: the migration declares resources that already existed, so
+    /// rolling it back (which deletes them) needs `--delete-imported`.
+    #[serde(default)]
+    pub imported: bool,
     /// `[[external_topic]]` tables: topics another service owns.
     #[serde(default)]
     pub external_topic: Vec<Spanned<ExternalSpec>>,

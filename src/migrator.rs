@@ -37,6 +37,9 @@ pub enum Error {
     /// A run stopped midway.
     #[error(transparent)]
     Apply(Box<ApplyError>),
+    /// `lariat import` cannot go on.
+    #[error("{0}")]
+    Import(String),
     /// A legacy record could not be written or read.
     #[error("{0}")]
     Record(String),

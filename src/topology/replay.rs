@@ -35,6 +35,8 @@ pub struct Migration {
     pub up: Vec<Operation>,
     /// Operations applied by `rollback`, in order: the explicit `down`, or the inverse of `up`.
     pub down: Vec<Operation>,
+    /// Written by `lariat import`: its resources existed before lariat declared them.
+    pub imported: bool,
 }
 
 /// Every migration of a folder, in version order, with the warnings validation found.
@@ -275,6 +277,7 @@ impl Replay<'_> {
             description: raw.description.clone(),
             up,
             down,
+            imported: raw.imported,
         })
     }
 
