@@ -232,4 +232,12 @@ raw_message_delivery = true
         "the imported fleet is left as it was"
     );
     auth.lariat(&emulator).arg("drift").assert().code(0);
+
+    // explicitly asked, the rollback deletes the adopted fleet
+    auth.lariat(&emulator)
+        .args(["rollback", "--delete-imported"])
+        .assert()
+        .success();
+    let left = runtime.block_on(account(&aws));
+    assert!(left.topics.is_empty() && left.queues.is_empty(), "{left:?}");
 }
