@@ -484,6 +484,76 @@ fn write_new(path: &std::path::Path, text: &str) -> Result<(), Error> {
 mod tests {
     use super::*;
 
+    fn live() -> Topology {
+        let mut t = Topology::default();
+        for name in [
+            "test-event-fanout-auth-user_created",
+            "test-command-fanout-billing-charge",
+            "prod-event-fanout-auth-user_created",
+            "legacy_topic",
+        ] {
+            t.topics.insert(
+                name.into(),
+                Topic {
+                    name: name.into(),
+                    naming: naming::parse(ResourceKind::Topic, name),
+                    attributes: Default::default(),
+                    tags: Default::default(),
+                    external: None,
+                },
+            );
+        }
+        t
+    }
+
+    fn selected(filter: &Filter) -> Vec<String> {
+        select(&live(), &Topology::default(), "test", filter)
+            .topics
+            .into_keys()
+            .collect()
+    }
+
+    #[test]
+    fn filters_pick_the_instance_a_publisher_a_kind_or_a_glob() {
+        assert_eq!(
+            selected(&Filter::default()),
+            [
+                "test-command-fanout-billing-charge",
+                "test-event-fanout-auth-user_created"
+            ]
+        );
+        let auth = Filter {
+            publisher: Some("auth".into()),
+            ..Filter::default()
+        };
+        assert_eq!(selected(&auth), ["test-event-fanout-auth-user_created"]);
+        let commands = Filter {
+            kind: Some(Kind::Command),
+            ..Filter::default()
+        };
+        assert_eq!(selected(&commands), ["test-command-fanout-billing-charge"]);
+        let legacy = Filter {
+            name: Some("legacy_*".into()),
+            ..Filter::default()
+        };
+        assert_eq!(selected(&legacy), ["legacy_topic"]);
+    }
+
+    #[test]
+    fn standard_names_become_parts_and_others_names() {
+        let text = render(&live(), "test", Utc::now());
+        assert!(
+            text.contains("type = \"charge\"\npublisher = \"billing\"\nkind = \"command\""),
+            "{text}"
+        );
+        assert!(text.contains("name = \"legacy_topic\""), "{text}");
+        assert!(
+            text.contains("name = \"prod-event-fanout-auth-user_created\""),
+            "{text}"
+        );
+        assert!(text.contains("imported = true"), "{text}");
+    }
+
     #[test]
     fn globs() {
         assert!(glob_match(

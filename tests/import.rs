@@ -8,28 +8,63 @@
 mod common;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use common::project::{account, aws, Db, Project};
+use common::project::{account, aws, Account, Db, Project};
 use common::Emulator;
 use lariat::aws::Aws;
 use predicates::str::contains;
 
-const FIFO_TOPIC: &str = "test-event-fanout-auth-user_created.fifo";
-const TOPIC: &str = "test-event-fanout-auth-user_signed_up";
-const QUEUE: &str = "test-event-queue-auth-user_signed_up-mailer";
-const DEAD: &str = "test-event-queue-auth-user_signed_up-mailer_dead";
-const AUDIT: &str = "test-event-queue-audit-user_signed_up-audit";
+/// The names of the test's fleet, in an instance of its own (emulators without a reset share
+/// their state between tests).
+struct Names {
+    instance: String,
+    fifo_topic: String,
+    topic: String,
+    queue: String,
+    dead: String,
+    audit: String,
+}
+
+impl Names {
+    fn new() -> Names {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let i = format!("imp{}", &id[..10]);
+        Names {
+            fifo_topic: format!("{i}-event-fanout-auth-user_created.fifo"),
+            topic: format!("{i}-event-fanout-auth-user_signed_up"),
+            queue: format!("{i}-event-queue-auth-user_signed_up-mailer"),
+            dead: format!("{i}-event-queue-auth-user_signed_up-mailer_dead"),
+            audit: format!("{i}-event-queue-audit-user_signed_up-audit"),
+            instance: i,
+        }
+    }
+
+    /// What the account holds of this instance.
+    fn ours(&self, account: Account) -> Account {
+        let prefix = format!("{}-", self.instance);
+        let ours = |name: &String| name.starts_with(&prefix);
+        Account {
+            topics: account.topics.into_iter().filter(ours).collect(),
+            queues: account.queues.into_iter().filter(ours).collect(),
+            subscriptions: account
+                .subscriptions
+                .into_iter()
+                .filter(|s| ours(&s.0) || ours(&s.1))
+                .collect(),
+        }
+    }
+}
 
 /// The tags the Ruby gem puts on what it creates (no `managed_by`).
 fn gem_tags(
-    kind_of: &str,
+    instance: &str,
     message_type: &str,
     dest: Option<&str>,
     fifo: bool,
 ) -> Vec<(String, String)> {
     let mut tags = vec![
         ("standard".to_owned(), "true".to_owned()),
-        ("instance".to_owned(), "test".to_owned()),
-        ("kind".to_owned(), kind_of.to_owned()),
+        ("instance".to_owned(), instance.to_owned()),
+        ("kind".to_owned(), "event".to_owned()),
         ("publisher".to_owned(), "auth".to_owned()),
         ("type".to_owned(), message_type.to_owned()),
         ("fifo".to_owned(), fifo.to_string()),
@@ -42,10 +77,10 @@ fn gem_tags(
 
 /// A small fleet made with the SDK in the gem's style: its names and tags, a FIFO topic, a
 /// queue with a dead-letter queue, a filtered subscription.
-async fn gem_fleet(aws: &Aws) {
+async fn gem_fleet(aws: &Aws, n: &Names) {
     for (name, message_type, fifo) in [
-        (FIFO_TOPIC, "user_created", true),
-        (TOPIC, "user_signed_up", false),
+        (&n.fifo_topic, "user_created", true),
+        (&n.topic, "user_signed_up", false),
     ] {
         let mut create = aws.sns.create_topic().name(name);
         if fifo {
@@ -53,7 +88,7 @@ async fn gem_fleet(aws: &Aws) {
                 .attributes("FifoTopic", "true")
                 .attributes("ContentBasedDeduplication", "true");
         }
-        for (k, v) in gem_tags("event", message_type, None, fifo) {
+        for (k, v) in gem_tags(&n.instance, message_type, None, fifo) {
             create = create.tags(
                 aws_sdk_sns::types::Tag::builder()
                     .key(k)
@@ -64,7 +99,7 @@ async fn gem_fleet(aws: &Aws) {
         }
         create.send().await.unwrap();
     }
-    for (name, dest, redrive) in [(DEAD, "mailer_dead", false), (QUEUE, "mailer", true)] {
+    for (name, dest, redrive) in [(&n.dead, "mailer_dead", false), (&n.queue, "mailer", true)] {
         let mut create = aws
             .sqs
             .create_queue()
@@ -73,11 +108,11 @@ async fn gem_fleet(aws: &Aws) {
         if redrive {
             let policy = format!(
                 r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":"5"}}"#,
-                aws.arns().queue(DEAD)
+                aws.arns().queue(&n.dead)
             );
             create = create.attributes(QueueAttributeName::RedrivePolicy, policy);
         }
-        for (k, v) in gem_tags("event", "user_signed_up", Some(dest), false) {
+        for (k, v) in gem_tags(&n.instance, "user_signed_up", Some(dest), false) {
             create = create.tags(k, v);
         }
         // the gem's queue policy: any topic of the instance may send
@@ -88,7 +123,7 @@ async fn gem_fleet(aws: &Aws) {
                 "Principal": { "AWS": "*" },
                 "Action": "SQS:*",
                 "Resource": aws.arns().queue(name),
-                "Condition": { "ArnLike": { "aws:SourceArn": aws.arns().topic("test-*-fanout-*") } }
+                "Condition": { "ArnLike": { "aws:SourceArn": aws.arns().topic(&format!("{}-*-fanout-*", n.instance)) } }
             }]
         });
         create = create.attributes(QueueAttributeName::Policy, policy.to_string());
@@ -96,16 +131,16 @@ async fn gem_fleet(aws: &Aws) {
     }
     aws.sns
         .subscribe()
-        .topic_arn(aws.arns().topic(TOPIC))
+        .topic_arn(aws.arns().topic(&n.topic))
         .protocol("sqs")
-        .endpoint(aws.arns().queue(QUEUE))
+        .endpoint(aws.arns().queue(&n.queue))
         .attributes("FilterPolicy", r#"{"source":["web"]}"#)
         .send()
         .await
         .unwrap();
 }
 
-fn service(publisher: &str, database_url: Option<&str>) -> Project {
+fn service(instance: &str, publisher: &str, database_url: Option<&str>) -> Project {
     let mut project = Project::new(Db::Sqlite);
     if let Some(url) = database_url {
         project.database_url = url.to_owned();
@@ -113,7 +148,7 @@ fn service(publisher: &str, database_url: Option<&str>) -> Project {
     std::fs::write(
         project.dir.path().join("lariat.toml"),
         format!(
-            "instance = \"test\"\npublisher = \"{publisher}\"\n[aws]\nregion = \"us-east-1\"\n"
+            "instance = \"{instance}\"\npublisher = \"{publisher}\"\n[aws]\nregion = \"us-east-1\"\n"
         ),
     )
     .unwrap();
@@ -125,10 +160,12 @@ fn import_adopts_a_gem_fleet_that_another_service_then_builds_on() {
     let emulator = Emulator::start();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let aws = runtime.block_on(aws(&emulator));
-    runtime.block_on(gem_fleet(&aws));
-    let fleet = runtime.block_on(account(&aws));
+    let n = Names::new();
+    runtime.block_on(gem_fleet(&aws, &n));
+    let held = || n.ours(runtime.block_on(account(&aws)));
+    let fleet = held();
 
-    let auth = service("auth", None);
+    let auth = service(&n.instance, "auth", None);
     auth.lariat(&emulator)
         .arg("import")
         .assert()
@@ -153,11 +190,7 @@ fn import_adopts_a_gem_fleet_that_another_service_then_builds_on() {
         !text.contains("standard"),
         "the gem's tags are lariat's own: {text}"
     );
-    assert_eq!(
-        runtime.block_on(account(&aws)),
-        fleet,
-        "import writes nothing"
-    );
+    assert_eq!(held(), fleet, "import writes nothing");
 
     auth.lariat(&emulator).arg("drift").assert().code(0);
     let before = emulator.request_count();
@@ -175,10 +208,10 @@ fn import_adopts_a_gem_fleet_that_another_service_then_builds_on() {
         .assert()
         .code(4)
         .stderr(contains("--delete-imported"));
-    assert_eq!(runtime.block_on(account(&aws)), fleet);
+    assert_eq!(held(), fleet);
 
     // another service, its own version table in the same database, builds on the topic
-    let audit = service("audit", Some(&auth.database_url));
+    let audit = service(&n.instance, "audit", Some(&auth.database_url));
     audit.write(
         "20300101000000_audit_user_signed_up.toml",
         r#"
@@ -200,14 +233,14 @@ raw_message_delivery = true
     let received = runtime.block_on(async {
         aws.sns
             .publish()
-            .topic_arn(aws.arns().topic(TOPIC))
+            .topic_arn(aws.arns().topic(&n.topic))
             .message("{\"audit\":true}")
             .send()
             .await
             .unwrap();
         aws.sqs
             .receive_message()
-            .queue_url(aws.queue_url(AUDIT))
+            .queue_url(aws.queue_url(&n.audit))
             .wait_time_seconds(2)
             .send()
             .await
@@ -226,11 +259,7 @@ raw_message_delivery = true
         .args(["rollback", "--all", "--yes"])
         .assert()
         .success();
-    assert_eq!(
-        runtime.block_on(account(&aws)),
-        fleet,
-        "the imported fleet is left as it was"
-    );
+    assert_eq!(held(), fleet, "the imported fleet is left as it was");
     auth.lariat(&emulator).arg("drift").assert().code(0);
 
     // explicitly asked, the rollback deletes the adopted fleet
@@ -238,6 +267,6 @@ raw_message_delivery = true
         .args(["rollback", "--delete-imported"])
         .assert()
         .success();
-    let left = runtime.block_on(account(&aws));
+    let left = held();
     assert!(left.topics.is_empty() && left.queues.is_empty(), "{left:?}");
 }

@@ -14,17 +14,31 @@ use common::project::{account, aws, Db, Project};
 use common::Emulator;
 use lariat::aws::Aws;
 
-const TOPIC: &str = "legacy_signups";
-const QUEUE: &str = "legacy_jobs";
-const OTHER: &str = "legacy_audit";
+/// Custom names of the test's own (emulators without a reset share their state).
+struct Names {
+    topic: String,
+    queue: String,
+    other: String,
+}
+
+impl Names {
+    fn new() -> Names {
+        let id = &uuid::Uuid::new_v4().simple().to_string()[..10];
+        Names {
+            topic: format!("legacy_signups_{id}"),
+            queue: format!("legacy_jobs_{id}"),
+            other: format!("legacy_audit_{id}"),
+        }
+    }
+}
 
 /// Made by hand, the way an older tool would: a topic, two queues, two subscriptions with
 /// attributes, tags everywhere.
-async fn legacy_fleet(aws: &Aws) {
+async fn legacy_fleet(aws: &Aws, n: &Names) {
     let topic_arn = aws
         .sns
         .create_topic()
-        .name(TOPIC)
+        .name(&n.topic)
         .attributes("DisplayName", "Signups")
         .tags(
             aws_sdk_sns::types::Tag::builder()
@@ -39,7 +53,7 @@ async fn legacy_fleet(aws: &Aws) {
         .topic_arn()
         .unwrap()
         .to_owned();
-    for queue in [QUEUE, OTHER] {
+    for queue in [&n.queue, &n.other] {
         aws.sqs
             .create_queue()
             .queue_name(queue)
@@ -73,8 +87,8 @@ struct Snapshot {
     subscriptions: Vec<(String, String, String, String)>,
 }
 
-async fn snapshot(aws: &Aws) -> Snapshot {
-    let url = aws.queue_url(QUEUE);
+async fn snapshot(aws: &Aws, n: &Names) -> Snapshot {
+    let url = aws.queue_url(&n.queue);
     let attrs = aws
         .sqs
         .get_queue_attributes()
@@ -100,7 +114,7 @@ async fn snapshot(aws: &Aws) -> Snapshot {
         .tags()
         .map(|t| t.clone().into_iter().collect())
         .unwrap_or_default();
-    let topic_arn = aws.arns().topic(TOPIC);
+    let topic_arn = aws.arns().topic(&n.topic);
     let topic_tags = aws
         .sns
         .list_tags_for_resource()
@@ -139,7 +153,7 @@ async fn snapshot(aws: &Aws) -> Snapshot {
             .unwrap();
         let a = a.attributes().unwrap();
         subscriptions.push((
-            TOPIC.to_owned(),
+            n.topic.clone(),
             s.endpoint().unwrap().rsplit(':').next().unwrap().to_owned(),
             a.get("RawMessageDelivery").cloned().unwrap_or_default(),
             a.get("FilterPolicy").cloned().unwrap_or_default(),
@@ -159,8 +173,9 @@ fn deleting_legacy_resources_is_undone_from_their_record(db: Db) {
     let emulator = Emulator::start();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let aws = runtime.block_on(aws(&emulator));
-    runtime.block_on(legacy_fleet(&aws));
-    let before = runtime.block_on(snapshot(&aws));
+    let n = Names::new();
+    runtime.block_on(legacy_fleet(&aws, &n));
+    let before = runtime.block_on(snapshot(&aws, &n));
     assert_eq!(before.subscriptions.len(), 2, "{before:?}");
 
     let project = Project::new(db);
@@ -169,32 +184,39 @@ fn deleting_legacy_resources_is_undone_from_their_record(db: Db) {
         &format!(
             r#"
 [[unsubscribe]]                 # the audit queue stays, without its subscription
-topic = {{ name = "{TOPIC}" }}
-queue = {{ name = "{OTHER}" }}
+topic = {{ name = "{topic}" }}
+queue = {{ name = "{other}" }}
 legacy = true
 
 [[delete_queue]]
-name = "{QUEUE}"
+name = "{queue}"
 legacy = true
 
 [[delete_topic]]
-name = "{TOPIC}"
+name = "{topic}"
 legacy = true
-"#
+"#,
+            topic = n.topic,
+            queue = n.queue,
+            other = n.other,
         ),
     );
     project.lariat(&emulator).arg("migrate").assert().success();
     let after = runtime.block_on(account(&aws));
-    assert!(!after.topics.contains(&TOPIC.to_owned()), "{after:?}");
-    assert_eq!(after.queues, [OTHER], "{after:?}");
-    assert!(after.subscriptions.is_empty(), "{after:?}");
+    assert!(!after.topics.contains(&n.topic), "{after:?}");
+    assert!(!after.queues.contains(&n.queue), "{after:?}");
+    assert!(after.queues.contains(&n.other), "{after:?}");
+    assert!(
+        !after.subscriptions.iter().any(|s| s.0 == n.topic),
+        "{after:?}"
+    );
 
     project
         .lariat(&emulator)
         .args(["rollback", "--all", "--yes"])
         .assert()
         .success();
-    assert_eq!(runtime.block_on(snapshot(&aws)), before);
+    assert_eq!(runtime.block_on(snapshot(&aws, &n)), before);
 
     // a second round trip works the same: the records were consumed by the rollback
     project.lariat(&emulator).arg("migrate").assert().success();
@@ -203,7 +225,7 @@ legacy = true
         .args(["rollback", "--all", "--yes"])
         .assert()
         .success();
-    assert_eq!(runtime.block_on(snapshot(&aws)), before);
+    assert_eq!(runtime.block_on(snapshot(&aws, &n)), before);
 }
 
 #[test]
