@@ -146,6 +146,15 @@ fn subscriber_before_publisher_is_refused_naming_the_owner_and_changes_nothing()
     );
     subscriber
         .lariat(&emulator)
+        .args(["migrate", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(contains(format!(
+            "exists? topic {} (external, owned by `auth`)",
+            fleet.topic
+        )));
+    subscriber
+        .lariat(&emulator)
         .arg("status")
         .assert()
         .code(2)

@@ -588,6 +588,13 @@ async fn print_dry_run(
         "dry run: would {verb} {} migration(s); nothing is changed",
         steps.len()
     )?;
+    let checks = lariat::plan::external::checks(plan, &migrator.project);
+    if !checks.is_empty() {
+        writeln!(out, "\nchecked first, never changed:")?;
+        for check in checks {
+            writeln!(out, "  exists? {check}")?;
+        }
+    }
     for (version, name, calls) in steps {
         writeln!(out, "\n{version} {name}")?;
         for call in calls {
