@@ -233,6 +233,13 @@ pub struct Scope {
     pub instance: Option<String>,
     /// Declared topics and queues.
     pub declared: BTreeSet<(ResourceKind, String)>,
+    /// Declared topics and queues that `lariat import` adopted: only their user tags are
+    /// compared, since lariat did not tag them.
+    pub adopted: BTreeSet<(ResourceKind, String)>,
+    /// Declared subscriptions that `lariat import` adopted: the queue policy that lets their
+    /// topic send was written by someone else (the Ruby gem allows a wildcard of topics), so
+    /// lariat's own statement is not required.
+    pub adopted_subscriptions: BTreeSet<SubscriptionKey>,
 }
 
 impl Scope {
@@ -249,6 +256,8 @@ impl Scope {
         Scope {
             instance,
             declared: topics.chain(queues).collect(),
+            adopted: BTreeSet::new(),
+            adopted_subscriptions: BTreeSet::new(),
         }
     }
 
@@ -570,7 +579,8 @@ pub fn drift(declared: &Topology, live: &Live, arns: &Arns, scope: &Scope) -> Dr
                     &plan::topic_attributes(l, false),
                     plan::topic_default,
                 );
-                differences.extend(compare_tags(&d.naming, &d.tags, &l.tags));
+                let adopted = scope.adopted.contains(&(ResourceKind::Topic, name.clone()));
+                differences.extend(compare_tags(&d.naming, &d.tags, &l.tags, adopted));
                 push_differing(&mut drift, resource, differences);
             }
         }
@@ -591,8 +601,9 @@ pub fn drift(declared: &Topology, live: &Live, arns: &Arns, scope: &Scope) -> Dr
                     &plan::queue_attributes(l, arns, false),
                     plan::queue_default,
                 );
-                differences.extend(compare_tags(&d.naming, &d.tags, &l.tags));
-                differences.extend(missing_statements(declared, live, arns, name));
+                let adopted = scope.adopted.contains(&(ResourceKind::Queue, name.clone()));
+                differences.extend(compare_tags(&d.naming, &d.tags, &l.tags, adopted));
+                differences.extend(missing_statements(declared, live, arns, name, scope));
                 push_differing(&mut drift, resource, differences);
             }
         }
@@ -680,9 +691,19 @@ fn compare(
         .collect()
 }
 
-/// Every tag lariat puts on the resource must be there with its value; other tags may exist.
-fn compare_tags(naming: &ParsedName, declared: &Tags, live: &Tags) -> Vec<Difference> {
-    plan::resource_tags(naming, declared)
+/// Every tag lariat puts on the resource must be there with its value (only the declared
+/// ones on a resource lariat adopted instead of creating); other tags may exist.
+fn compare_tags(
+    naming: &ParsedName,
+    declared: &Tags,
+    live: &Tags,
+    adopted: bool,
+) -> Vec<Difference> {
+    let expected = match adopted {
+        true => declared.clone(),
+        false => plan::resource_tags(naming, declared),
+    };
+    expected
         .into_iter()
         .filter(|(key, value)| live.get(key) != Some(value))
         .map(|(key, value)| Difference {
@@ -701,6 +722,7 @@ fn missing_statements(
     live: &Live,
     arns: &Arns,
     queue: &str,
+    scope: &Scope,
 ) -> Vec<Difference> {
     let policy = live.queue_policies.get(queue).map(String::as_str);
     let queue_arn = arns.queue(queue);
@@ -708,6 +730,7 @@ fn missing_statements(
         .subscriptions
         .keys()
         .filter(|k| k.endpoint == Endpoint::Queue(queue.to_owned()))
+        .filter(|k| !scope.adopted_subscriptions.contains(*k))
         .filter_map(|k| {
             let live_value =
                 match plan::policy_with_topic(policy, &queue_arn, &arns.topic(&k.topic)) {
@@ -763,7 +786,8 @@ pub async fn drift_of(migrator: &Migrator, progress: &Progress) -> Result<DriftR
     };
     let aws = migrator.aws().await?;
     let instance = migrator.config.instance.clone();
-    let scope = Scope::new(instance.clone(), &declared);
+    let mut scope = Scope::new(instance.clone(), &declared);
+    (scope.adopted, scope.adopted_subscriptions) = adopted(&migrator.project, version);
     let live = read_live(&aws, &scope, true, progress).await?;
     let mut drift = drift(&declared, &live, aws.arns(), &scope);
     for check in foreign_external(&declared) {
@@ -780,6 +804,36 @@ pub async fn drift_of(migrator: &Migrator, progress: &Progress) -> Result<DriftR
         in_sync: drift.is_empty(),
         drift,
     })
+}
+
+/// The topics, queues and subscriptions that migrations written by `lariat import` (up to
+/// `version`) declare.
+fn adopted(
+    project: &crate::topology::Project,
+    version: Option<i64>,
+) -> (BTreeSet<(ResourceKind, String)>, BTreeSet<SubscriptionKey>) {
+    use crate::topology::Operation;
+    let mut resources = BTreeSet::new();
+    let mut subscriptions = BTreeSet::new();
+    let imported = project
+        .migrations
+        .iter()
+        .filter(|m| m.imported && version.is_some_and(|v| m.version <= v));
+    for op in imported.flat_map(|m| &m.up) {
+        match op {
+            Operation::CreateTopic(t) => {
+                resources.insert((ResourceKind::Topic, t.name.clone()));
+            }
+            Operation::CreateQueue(q) => {
+                resources.insert((ResourceKind::Queue, q.name.clone()));
+            }
+            Operation::Subscribe(s) => {
+                subscriptions.insert(s.key.clone());
+            }
+            _ => {}
+        }
+    }
+    (resources, subscriptions)
 }
 
 /// The declared external resources of another account or region, which listing this

@@ -15,6 +15,7 @@ pub mod diagnostic;
 pub mod executor;
 pub mod generate;
 pub mod graph;
+pub mod import;
 pub mod inbox;
 pub mod inspect;
 pub mod migration;

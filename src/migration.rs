@@ -174,6 +174,10 @@ pub fn parse(file: &MigrationFile) -> Result<RawMigration, Diagnostic> {
 pub struct RawMigration {
     /// Free text for reviewers.
     pub description: Option<String>,
+    /// Written by `lariat import`: the migration declares resources that already existed, so
+    /// rolling it back (which deletes them) needs `--delete-imported`.
+    #[serde(default)]
+    pub imported: bool,
     /// `[[external_topic]]` tables: topics another service owns.
     #[serde(default)]
     pub external_topic: Vec<Spanned<ExternalSpec>>,
@@ -284,6 +288,10 @@ pub struct TopicSpec {
     /// Attributes (or `tags.KEY`) to return to the AWS default, in `change_topic`.
     #[serde(default)]
     pub unset: Vec<String>,
+    /// In `delete_topic`: a topic this folder never created; its state is recorded when it is
+    /// deleted, and rollback recreates it from that record.
+    #[serde(default)]
+    pub legacy: bool,
 }
 
 /// `allowAll`, `denyAll` or `byQueue` (with `redrive_allow_source_queues`).
@@ -383,6 +391,10 @@ pub struct QueueSpec {
     /// Attributes (or `tags.KEY`) to return to the AWS default, in `change_queue`.
     #[serde(default)]
     pub unset: Vec<String>,
+    /// In `delete_queue`: a queue this folder never created; its state is recorded when it is
+    /// deleted, and rollback recreates it from that record.
+    #[serde(default)]
+    pub legacy: bool,
 }
 
 /// A subscription in `subscribe`, `change_subscription` or `unsubscribe`.
@@ -406,6 +418,10 @@ pub struct SubscriptionSpec {
     /// Attributes to return to the AWS default, in `change_subscription`.
     #[serde(default)]
     pub unset: Vec<String>,
+    /// In `unsubscribe`: a subscription this folder never created; its attributes are
+    /// recorded when it is removed, and rollback subscribes again from that record.
+    #[serde(default)]
+    pub legacy: bool,
 }
 
 #[cfg(test)]

@@ -9,9 +9,11 @@ use crate::diagnostic::Diagnostics;
 use crate::executor::{self, ApplyError, ApplyOptions, Event, Report};
 use crate::naming::ResourceKind;
 use crate::plan::external::ExternalCheck;
-use crate::plan::{self, Call, Checks, Plan, PlanError, RollbackTarget, Status};
+use crate::plan::{self, Call, Checks, Direction, Plan, PlanError, RollbackTarget, Status};
+use crate::store::AppliedVersion;
 use crate::store::{self, StoreError, VersionStore};
 use crate::topology::{load_project, Project};
+use crate::topology::{LegacyRecord, Operation};
 
 /// Anything that stops a lariat command.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,12 @@ pub enum Error {
     /// A run stopped midway.
     #[error(transparent)]
     Apply(Box<ApplyError>),
+    /// `lariat import` cannot go on.
+    #[error("{0}")]
+    Import(String),
+    /// A legacy record could not be written or read.
+    #[error("{0}")]
+    Record(String),
     /// External topics or queues the pending migrations use do not exist; nothing was changed.
     #[error("{}", missing_external(.0))]
     MissingExternal(Vec<ExternalCheck>),
@@ -67,6 +75,66 @@ impl From<ApplyError> for Error {
     fn from(e: ApplyError) -> Self {
         Error::Apply(Box::new(e))
     }
+}
+
+/// Gives each legacy operation of `plan` its record. Going up, the resource is recorded from
+/// AWS just before the run (a version left `applying` by an interrupted run keeps the record
+/// it made before deleting anything); going down, the record is read back.
+async fn legacy_records(
+    mut plan: Plan,
+    applied: &[AppliedVersion],
+    aws: &Aws,
+    store: &dyn VersionStore,
+) -> Result<Plan, Error> {
+    for step in &mut plan.steps {
+        let has_legacy = step
+            .ops
+            .iter()
+            .any(|op| matches!(op, Operation::DeleteLegacy(_) | Operation::RestoreLegacy(_)));
+        if !has_legacy {
+            continue;
+        }
+        let stored = store.records(step.version).await?;
+        let interrupted = applied.iter().any(|r| r.version == step.version);
+        for op in &mut step.ops {
+            match op {
+                Operation::DeleteLegacy(legacy) => {
+                    let key = legacy.key.to_string();
+                    legacy.record = match stored.get(&key).filter(|_| interrupted) {
+                        Some(json) => Some(parse_record(step.version, &key, json)?),
+                        None => {
+                            let record = aws.record_legacy(&legacy.key).await?;
+                            if let Some(record) = &record {
+                                let json = serde_json::to_string(record).map_err(|e| {
+                                    Error::Record(format!("cannot write the record of {key}: {e}"))
+                                })?;
+                                store.save_record(step.version, &key, &json).await?;
+                            }
+                            record
+                        }
+                    };
+                }
+                Operation::RestoreLegacy(legacy) => {
+                    let key = legacy.key.to_string();
+                    legacy.record = match stored.get(&key) {
+                        Some(json) => Some(parse_record(step.version, &key, json)?),
+                        None => None,
+                    };
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(plan)
+}
+
+fn parse_record(version: i64, key: &str, json: &str) -> Result<LegacyRecord, Error> {
+    serde_json::from_str(json).map_err(|e| {
+        Error::Record(format!(
+            "the record of {key} for version {version} is not readable ({e}); recreate it by \
+             hand, then delete its row from the records table"
+        ))
+    })
 }
 
 /// Options of `migrate` and `rollback`.
@@ -239,7 +307,15 @@ impl Migrator {
             let applied = store.list().await?;
             let plan = make_plan(&applied)?;
             self.check_external(&plan, &aws).await?;
-            Ok(executor::run(&plan, &aws, store.as_ref(), options.apply, on_event).await?)
+            let plan = legacy_records(plan, &applied, &aws, store.as_ref()).await?;
+            let report =
+                executor::run(&plan, &aws, store.as_ref(), options.apply, on_event).await?;
+            if plan.direction == Direction::Down {
+                for version in &report.versions {
+                    store.remove_records(*version).await?;
+                }
+            }
+            Ok(report)
         }
         .await;
         let unlocked = store.unlock().await;

@@ -143,6 +143,14 @@ pub enum PlanError {
         /// Name.
         name: String,
     },
+    /// Rolling back would undo a migration `lariat import` wrote.
+    #[error("migration {version} ({name}) was written by `lariat import`: rolling it back deletes the resources it adopted, which existed before lariat\n  pass --delete-imported if that is what you want")]
+    Imported {
+        /// Version.
+        version: i64,
+        /// Name.
+        name: String,
+    },
 }
 
 /// What to roll back.
@@ -161,6 +169,8 @@ pub struct Checks {
     pub allow_modified: bool,
     /// Go on although an applied file is gone.
     pub allow_missing: bool,
+    /// Roll back a migration that `lariat import` wrote, deleting what it adopted.
+    pub delete_imported: bool,
 }
 
 /// One migration to apply or undo.
@@ -307,6 +317,12 @@ pub fn plan_rollback(
                     version: row.version,
                     name: row.name.clone(),
                 })?;
+            if m.imported && !checks.delete_imported {
+                return Err(PlanError::Imported {
+                    version: m.version,
+                    name: m.name.clone(),
+                });
+            }
             Ok(Step {
                 version: m.version,
                 name: m.name.clone(),
@@ -691,6 +707,8 @@ pub fn calls(op: &Operation, arns: &Arns) -> Vec<Call> {
             value,
         })
         .collect(),
+        Operation::DeleteLegacy(l) => legacy::delete_calls(l),
+        Operation::RestoreLegacy(l) => legacy::restore_calls(l),
     }
 }
 
@@ -1087,6 +1105,7 @@ fn statement_id(statement: &serde_json::Value) -> Option<&str> {
 }
 
 pub mod external;
+pub mod legacy;
 
 #[cfg(test)]
 mod tests;

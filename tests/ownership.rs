@@ -11,21 +11,39 @@ use common::project::{account, aws, Db, Project};
 use common::Emulator;
 use predicates::str::contains;
 
-/// The topic's and the queue's names after the instance (unique to each test, for LocalStack).
-const TOPIC: &str = "event-fanout-auth-user_signed_up";
-const QUEUE: &str = "event-queue-mailer-user_signed_up-mailer";
+/// An instance of the test's own: emulators without a reset share their state.
+struct Fleet {
+    instance: String,
+    topic: String,
+    queue: String,
+}
 
-/// The auth service: it publishes `user_signed_up`.
-fn publisher() -> Project {
-    let project = Project::new(Db::Sqlite);
+impl Fleet {
+    fn new() -> Fleet {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let instance = format!("own{}", &id[..10]);
+        Fleet {
+            topic: format!("{instance}-event-fanout-auth-user_signed_up"),
+            queue: format!("{instance}-event-queue-mailer-user_signed_up-mailer"),
+            instance,
+        }
+    }
+}
+
+fn configure(project: &Project, instance: &str, publisher: &str) {
     std::fs::write(
         project.dir.path().join("lariat.toml"),
         format!(
-            "instance = \"{}\"\npublisher = \"auth\"\n[aws]\nregion = \"us-east-1\"\n",
-            project.instance
+            "instance = \"{instance}\"\npublisher = \"{publisher}\"\n[aws]\nregion = \"us-east-1\"\n"
         ),
     )
     .unwrap();
+}
+
+/// The auth service: it publishes `user_signed_up`.
+fn publisher(fleet: &Fleet) -> Project {
+    let project = Project::new(Db::Sqlite);
+    configure(&project, &fleet.instance, "auth");
     project.write(
         "20240101000000_user_signed_up_topic.toml",
         "[[create_topic]]\ntype = \"user_signed_up\"\n",
@@ -35,18 +53,10 @@ fn publisher() -> Project {
 
 /// The mailer service: its queue, subscribed to auth's topic. Its version table lives in the
 /// same database as the publisher's, under its own name.
-fn subscriber(publisher: &Project) -> Project {
+fn subscriber(fleet: &Fleet, publisher: &Project) -> Project {
     let mut project = Project::new(Db::Sqlite);
     project.database_url = publisher.database_url.clone();
-    project.instance = publisher.instance.clone();
-    std::fs::write(
-        project.dir.path().join("lariat.toml"),
-        format!(
-            "instance = \"{}\"\npublisher = \"mailer\"\n[aws]\nregion = \"us-east-1\"\n",
-            project.instance
-        ),
-    )
-    .unwrap();
+    configure(&project, &fleet.instance, "mailer");
     project.write(
         "20240201000000_mailer_gets_user_signed_up.toml",
         r#"
@@ -67,21 +77,31 @@ raw_message_delivery = true
     project
 }
 
-fn names(emulator: &Emulator, project: &Project) -> (Vec<String>, Vec<String>, usize) {
+/// The fleet's topics, queues and number of subscriptions in the account.
+fn names(emulator: &Emulator, fleet: &Fleet) -> (Vec<String>, Vec<String>, usize) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let aws = runtime.block_on(aws(emulator));
-    let account = runtime.block_on(account(&aws, &project.instance));
-    (account.topics, account.queues, account.subscriptions.len())
+    let account = runtime.block_on(account(&aws, &fleet.instance));
+    let ours = |name: &String| name.starts_with(&format!("{}-", fleet.instance));
+    (
+        account.topics.into_iter().filter(ours).collect(),
+        account.queues.into_iter().filter(ours).collect(),
+        account
+            .subscriptions
+            .iter()
+            .filter(|s| ours(&s.0) && ours(&s.1))
+            .count(),
+    )
 }
 
 /// Publishes to the topic and reads the subscriber's queue.
-fn delivered(emulator: &Emulator, project: &Project) -> Vec<String> {
+fn delivered(emulator: &Emulator, fleet: &Fleet) -> Vec<String> {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let aws = aws(emulator).await;
         aws.sns
             .publish()
-            .topic_arn(aws.arns().topic(&project.name(TOPIC)))
+            .topic_arn(aws.arns().topic(&fleet.topic))
             .message("{\"hello\":\"mailer\"}")
             .send()
             .await
@@ -89,7 +109,7 @@ fn delivered(emulator: &Emulator, project: &Project) -> Vec<String> {
         let received = aws
             .sqs
             .receive_message()
-            .queue_url(aws.queue_url(&project.name(QUEUE)))
+            .queue_url(aws.queue_url(&fleet.queue))
             .max_number_of_messages(10)
             .wait_time_seconds(2)
             .send()
@@ -106,8 +126,9 @@ fn delivered(emulator: &Emulator, project: &Project) -> Vec<String> {
 #[test]
 fn subscriber_before_publisher_is_refused_naming_the_owner_and_changes_nothing() {
     let emulator = Emulator::start();
-    let publisher = publisher();
-    let subscriber = subscriber(&publisher);
+    let fleet = Fleet::new();
+    let publisher = publisher(&fleet);
+    let subscriber = subscriber(&fleet, &publisher);
     subscriber
         .lariat(&emulator)
         .arg("migrate")
@@ -115,14 +136,23 @@ fn subscriber_before_publisher_is_refused_naming_the_owner_and_changes_nothing()
         .code(4)
         .stderr(contains(format!(
             "topic {} does not exist; it belongs to publisher `auth`, whose migrations create it",
-            publisher.name(TOPIC)
+            fleet.topic
         )))
         .stderr(contains("nothing was changed"));
     assert_eq!(
-        names(&emulator, &publisher),
+        names(&emulator, &fleet),
         (vec![], vec![], 0),
         "no AWS write"
     );
+    subscriber
+        .lariat(&emulator)
+        .args(["migrate", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(contains(format!(
+            "exists? topic {} (external, owned by `auth`)",
+            fleet.topic
+        )));
     subscriber
         .lariat(&emulator)
         .arg("status")
@@ -140,14 +170,15 @@ fn subscriber_before_publisher_is_refused_naming_the_owner_and_changes_nothing()
         .arg("migrate")
         .assert()
         .success();
-    assert_eq!(delivered(&emulator, &publisher), ["{\"hello\":\"mailer\"}"]);
+    assert_eq!(delivered(&emulator, &fleet), ["{\"hello\":\"mailer\"}"]);
 }
 
 #[test]
 fn publisher_and_subscriber_roll_back_in_either_order_without_touching_each_other() {
     let emulator = Emulator::start();
-    let publisher = publisher();
-    let subscriber = subscriber(&publisher);
+    let fleet = Fleet::new();
+    let publisher = publisher(&fleet);
+    let subscriber = subscriber(&fleet, &publisher);
 
     // the subscriber goes first
     publisher
@@ -161,8 +192,8 @@ fn publisher_and_subscriber_roll_back_in_either_order_without_touching_each_othe
         .assert()
         .success();
     assert_eq!(
-        names(&emulator, &publisher),
-        (vec![publisher.name(TOPIC)], vec![publisher.name(QUEUE)], 1)
+        names(&emulator, &fleet),
+        (vec![fleet.topic.clone()], vec![fleet.queue.clone()], 1)
     );
     subscriber.lariat(&emulator).arg("drift").assert().code(0);
     subscriber
@@ -171,8 +202,8 @@ fn publisher_and_subscriber_roll_back_in_either_order_without_touching_each_othe
         .assert()
         .success();
     assert_eq!(
-        names(&emulator, &publisher),
-        (vec![publisher.name(TOPIC)], vec![], 0),
+        names(&emulator, &fleet),
+        (vec![fleet.topic.clone()], vec![], 0),
         "the publisher's topic stays"
     );
     publisher.lariat(&emulator).arg("status").assert().code(0);
@@ -182,7 +213,7 @@ fn publisher_and_subscriber_roll_back_in_either_order_without_touching_each_othe
         .args(["rollback", "--all", "--yes"])
         .assert()
         .success();
-    assert_eq!(names(&emulator, &publisher), (vec![], vec![], 0));
+    assert_eq!(names(&emulator, &fleet), (vec![], vec![], 0));
 
     // the publisher goes first: the subscriber's drift names the topic as missing external,
     // and its rollback still removes only what it created
@@ -207,27 +238,26 @@ fn publisher_and_subscriber_roll_back_in_either_order_without_touching_each_othe
         .assert()
         .code(2)
         .stdout(contains("missing external"))
-        .stdout(contains(format!("  - topic {}", publisher.name(TOPIC))));
+        .stdout(contains(format!("  - topic {}", fleet.topic)));
     subscriber
         .lariat(&emulator)
         .args(["rollback", "--all", "--yes"])
         .assert()
         .success();
-    let (topics, queues, _) = names(&emulator, &publisher);
+    let (topics, queues, _) = names(&emulator, &fleet);
     assert_eq!((topics, queues), (vec![], vec![]));
 }
 
 #[test]
 fn graph_draws_the_external_topic_apart() {
     let emulator = Emulator::start();
-    let publisher = publisher();
-    let subscriber = subscriber(&publisher);
-    let (topic, queue) = (publisher.name(TOPIC), publisher.name(QUEUE));
+    let fleet = Fleet::new();
+    let subscriber = subscriber(&fleet, &publisher(&fleet));
     let out = subscriber.lariat(&emulator).arg("graph").assert().success();
     let dot = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     let line = dot
         .lines()
-        .find(|l| l.contains(&format!("\"topic:{topic}\" [")))
+        .find(|l| l.contains(&format!("\"topic:{}\" [", fleet.topic)))
         .unwrap_or_else(|| panic!("no topic node: {dot}"));
     assert!(
         line.starts_with("  \"topic:"),
@@ -235,8 +265,6 @@ fn graph_draws_the_external_topic_apart() {
     );
     assert!(line.contains("style=dashed"), "{line}");
     assert!(line.contains("[external: auth]"), "{line}");
-    assert!(
-        dot.contains(&format!("\"topic:{topic}\" -> \"queue:{queue}\"")),
-        "{dot}"
-    );
+    let edge = format!("\"topic:{}\" -> \"queue:{}\"", fleet.topic, fleet.queue);
+    assert!(dot.contains(&edge), "{dot}");
 }

@@ -242,6 +242,33 @@ async fn foreign_table_is_refused_untouched(url: &str) {
     drop_table(url, &table).await;
 }
 
+/// Legacy records beside the version table: saved, replaced, read per version, removed.
+async fn records_round_trip(url: &str) {
+    let table = unique_table("records");
+    let store = open(url, &table).await;
+    store.ensure_table().await.expect("create the table");
+    assert!(store.records(1).await.expect("no records yet").is_empty());
+    store
+        .save_record(1, "queue a", "{\"v\":1}")
+        .await
+        .expect("save");
+    store
+        .save_record(1, "queue a", "{\"v\":2}")
+        .await
+        .expect("replace");
+    store.save_record(1, "topic b", "{}").await.expect("save");
+    store.save_record(2, "queue a", "{}").await.expect("save");
+    let records = store.records(1).await.expect("read");
+    assert_eq!(records.len(), 2);
+    assert_eq!(records["queue a"], "{\"v\":2}");
+    store.remove_records(1).await.expect("remove");
+    assert!(store.records(1).await.expect("read").is_empty());
+    assert_eq!(store.records(2).await.expect("read").len(), 1);
+    store.close().await;
+    drop_table(url, &format!("{table}_records")).await;
+    drop_table(url, &table).await;
+}
+
 /// Several processes' worth of stores creating the same table at once.
 async fn concurrent_ensure_table(url: &str) {
     let table = unique_table("ensure_race");
@@ -379,6 +406,12 @@ async fn sqlite_foreign_table_is_refused_untouched() {
 }
 
 #[tokio::test]
+async fn sqlite_records_round_trip() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    records_round_trip(&sqlite_url(&dir)).await;
+}
+
+#[tokio::test]
 async fn sqlite_in_memory_round_trip() {
     round_trip("sqlite::memory:").await;
 }
@@ -486,6 +519,13 @@ async fn postgres_foreign_table_is_refused_untouched() {
 }
 
 #[tokio::test]
+async fn postgres_records_round_trip() {
+    if let Some(url) = server_url(POSTGRES_ENV) {
+        records_round_trip(&url).await;
+    }
+}
+
+#[tokio::test]
 async fn postgres_concurrent_ensure_table() {
     if let Some(url) = server_url(POSTGRES_ENV) {
         concurrent_ensure_table(&url).await;
@@ -528,6 +568,13 @@ async fn mysql_round_trip_with_mariadb_scheme() {
 async fn mysql_foreign_table_is_refused_untouched() {
     if let Some(url) = server_url(MYSQL_ENV) {
         foreign_table_is_refused_untouched(&url).await;
+    }
+}
+
+#[tokio::test]
+async fn mysql_records_round_trip() {
+    if let Some(url) = server_url(MYSQL_ENV) {
+        records_round_trip(&url).await;
     }
 }
 

@@ -8,6 +8,7 @@
 mod execute;
 mod external;
 pub mod inspect;
+mod legacy;
 pub mod publish;
 mod receive;
 

@@ -13,6 +13,7 @@ mod mysql;
 mod postgres;
 mod sqlite;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -308,8 +309,30 @@ pub trait VersionStore: Send + Sync {
     /// Deletes the row for `version` (after a completed rollback); no error if it is absent.
     async fn remove(&self, version: i64) -> Result<(), StoreError>;
 
+    /// Saves (or replaces) the record a legacy delete of `version` made of `resource`, as
+    /// JSON, in the table `<version table>_records`, created on first use.
+    async fn save_record(
+        &self,
+        version: i64,
+        resource: &str,
+        record: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The records of `version`, resource to JSON (none when the table does not exist).
+    async fn records(&self, version: i64) -> Result<BTreeMap<String, String>, StoreError>;
+
+    /// Forgets the records of `version`, after its rollback.
+    async fn remove_records(&self, version: i64) -> Result<(), StoreError>;
+
     /// Releases the lock if held and closes all connections.
     async fn close(&self);
+}
+
+/// The table beside the version table that holds legacy records.
+fn records_table(table: &str) -> Result<String, StoreError> {
+    let name = format!("{table}_records");
+    validate_table_name(&name)?;
+    Ok(name)
 }
 
 /// Checks that `name` can be used as the version table name.

@@ -5,6 +5,7 @@
 //! including when the process is killed. Lock names are server-wide, so the name includes the
 //! database and the table. `applied_at` is a `DATETIME(6)` in UTC.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -74,6 +75,19 @@ impl MySqlStore {
 }
 
 impl MySqlStore {
+    /// The records table, created if missing.
+    async fn records_table(&self) -> Result<String, StoreError> {
+        let table = super::records_table(&self.table)?;
+        let sql = format!(
+            r#"CREATE TABLE IF NOT EXISTS `{table}` (version BIGINT NOT NULL, resource VARCHAR(512) NOT NULL, record MEDIUMTEXT NOT NULL, PRIMARY KEY (version, resource)) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4"#
+        );
+        sqlx::query(&sql)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error(&table, "create the table"))?;
+        Ok(table)
+    }
+
     /// The table's column names (none when it does not exist).
     async fn columns(&self) -> Result<Vec<String>, StoreError> {
         sqlx::query_scalar(
@@ -263,6 +277,57 @@ impl VersionStore for MySqlStore {
             .map_err(query_error(
                 &self.table,
                 format!("remove version {version}"),
+            ))?;
+        Ok(())
+    }
+
+    async fn save_record(
+        &self,
+        version: i64,
+        resource: &str,
+        record: &str,
+    ) -> Result<(), StoreError> {
+        let table = self.records_table().await?;
+        let sql = format!(
+            r#"INSERT INTO `{table}` (version, resource, record) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE record = VALUES(record)"#
+        );
+        sqlx::query(&sql)
+            .bind(version)
+            .bind(resource)
+            .bind(record)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error(
+                &table,
+                format!("record {resource} for version {version}"),
+            ))?;
+        Ok(())
+    }
+
+    async fn records(&self, version: i64) -> Result<BTreeMap<String, String>, StoreError> {
+        let table = self.records_table().await?;
+        let sql = format!(r#"SELECT resource, record FROM `{table}` WHERE version = ?"#);
+        let rows: Vec<(String, String)> = sqlx::query_as(&sql)
+            .bind(version)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error(
+                &table,
+                format!("read the records of version {version}"),
+            ))?;
+        Ok(rows.into_iter().collect())
+    }
+
+    async fn remove_records(&self, version: i64) -> Result<(), StoreError> {
+        let table = self.records_table().await?;
+        let sql = format!(r#"DELETE FROM `{table}` WHERE version = ?"#);
+        sqlx::query(&sql)
+            .bind(version)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error(
+                &table,
+                format!("remove the records of version {version}"),
             ))?;
         Ok(())
     }

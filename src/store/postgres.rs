@@ -6,6 +6,7 @@
 //! name with a fixed hash, so every lariat process computes the same key; advisory locks are
 //! scoped to the current database.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -61,6 +62,19 @@ impl PgStore {
 }
 
 impl PgStore {
+    /// The records table, created if missing.
+    async fn records_table(&self) -> Result<String, StoreError> {
+        let table = super::records_table(&self.table)?;
+        let sql = format!(
+            r#"CREATE TABLE IF NOT EXISTS "{table}" (version BIGINT NOT NULL, resource TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (version, resource))"#
+        );
+        sqlx::query(&sql)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error(&table, "create the table"))?;
+        Ok(table)
+    }
+
     /// The table's column names (none when it does not exist).
     async fn columns(&self) -> Result<Vec<String>, StoreError> {
         sqlx::query_scalar(
@@ -247,6 +261,57 @@ impl VersionStore for PgStore {
             .map_err(query_error(
                 &self.table,
                 format!("remove version {version}"),
+            ))?;
+        Ok(())
+    }
+
+    async fn save_record(
+        &self,
+        version: i64,
+        resource: &str,
+        record: &str,
+    ) -> Result<(), StoreError> {
+        let table = self.records_table().await?;
+        let sql = format!(
+            r#"INSERT INTO "{table}" (version, resource, record) VALUES ($1, $2, $3) ON CONFLICT (version, resource) DO UPDATE SET record = excluded.record"#
+        );
+        sqlx::query(&sql)
+            .bind(version)
+            .bind(resource)
+            .bind(record)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error(
+                &table,
+                format!("record {resource} for version {version}"),
+            ))?;
+        Ok(())
+    }
+
+    async fn records(&self, version: i64) -> Result<BTreeMap<String, String>, StoreError> {
+        let table = self.records_table().await?;
+        let sql = format!(r#"SELECT resource, record FROM "{table}" WHERE version = $1"#);
+        let rows: Vec<(String, String)> = sqlx::query_as(&sql)
+            .bind(version)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error(
+                &table,
+                format!("read the records of version {version}"),
+            ))?;
+        Ok(rows.into_iter().collect())
+    }
+
+    async fn remove_records(&self, version: i64) -> Result<(), StoreError> {
+        let table = self.records_table().await?;
+        let sql = format!(r#"DELETE FROM "{table}" WHERE version = $1"#);
+        sqlx::query(&sql)
+            .bind(version)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error(
+                &table,
+                format!("remove the records of version {version}"),
             ))?;
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! lock on `<database file>.lock`: the OS drops it when the file is closed or the process
 //! dies. `applied_at` is stored as RFC 3339 text.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -130,6 +131,19 @@ fn open_lock_file(path: &Path) -> Result<File, StoreError> {
 }
 
 impl SqliteStore {
+    /// The records table, created if missing.
+    async fn records_table(&self) -> Result<String, StoreError> {
+        let table = super::records_table(&self.table)?;
+        let sql = format!(
+            r#"CREATE TABLE IF NOT EXISTS "{table}" (version BIGINT NOT NULL, resource TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (version, resource))"#
+        );
+        sqlx::query(&sql)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error(&table, "create the table"))?;
+        Ok(table)
+    }
+
     /// The table's column names (none when it does not exist).
     async fn columns(&self) -> Result<Vec<String>, StoreError> {
         sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
@@ -310,6 +324,57 @@ impl VersionStore for SqliteStore {
             .map_err(query_error(
                 &self.table,
                 format!("remove version {version}"),
+            ))?;
+        Ok(())
+    }
+
+    async fn save_record(
+        &self,
+        version: i64,
+        resource: &str,
+        record: &str,
+    ) -> Result<(), StoreError> {
+        let table = self.records_table().await?;
+        let sql = format!(
+            r#"INSERT INTO "{table}" (version, resource, record) VALUES (?, ?, ?) ON CONFLICT (version, resource) DO UPDATE SET record = excluded.record"#
+        );
+        sqlx::query(&sql)
+            .bind(version)
+            .bind(resource)
+            .bind(record)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error(
+                &table,
+                format!("record {resource} for version {version}"),
+            ))?;
+        Ok(())
+    }
+
+    async fn records(&self, version: i64) -> Result<BTreeMap<String, String>, StoreError> {
+        let table = self.records_table().await?;
+        let sql = format!(r#"SELECT resource, record FROM "{table}" WHERE version = ?"#);
+        let rows: Vec<(String, String)> = sqlx::query_as(&sql)
+            .bind(version)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error(
+                &table,
+                format!("read the records of version {version}"),
+            ))?;
+        Ok(rows.into_iter().collect())
+    }
+
+    async fn remove_records(&self, version: i64) -> Result<(), StoreError> {
+        let table = self.records_table().await?;
+        let sql = format!(r#"DELETE FROM "{table}" WHERE version = ?"#);
+        sqlx::query(&sql)
+            .bind(version)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error(
+                &table,
+                format!("remove the records of version {version}"),
             ))?;
         Ok(())
     }

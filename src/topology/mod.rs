@@ -5,15 +5,20 @@
 //! inverse of every operation is known: the `down` of a delete recreates the resource with its
 //! declared attributes, the `down` of a change restores the previous values.
 
+mod legacy;
 mod replay;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::naming::{ParsedName, ResourceKind};
 
+pub use legacy::{
+    Legacy, LegacyKey, LegacyRecord, RecordedSubscription, QUEUE_ATTRIBUTES,
+    SUBSCRIPTION_ATTRIBUTES, TOPIC_ATTRIBUTES,
+};
 pub use replay::{load_project, Migration, Project};
 
 /// User tags on a topic or queue, key to value.
@@ -160,7 +165,7 @@ pub struct QueueAttributes {
 }
 
 /// What a subscription delivers to.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "protocol", content = "name", rename_all = "lowercase")]
 pub enum Endpoint {
     /// An SQS queue (protocol `sqs`).
@@ -282,6 +287,8 @@ impl Topology {
             Operation::Unsubscribe(sub) => {
                 self.subscriptions.remove(&sub.key);
             }
+            // legacy resources are not part of the declared topology
+            Operation::DeleteLegacy(_) | Operation::RestoreLegacy(_) => {}
         }
     }
 
@@ -369,6 +376,10 @@ pub enum Operation {
         /// The subscription after.
         after: Subscription,
     },
+    /// Record a topic, queue or subscription this folder never created, then delete it.
+    DeleteLegacy(Legacy),
+    /// Recreate a legacy topic, queue or subscription from its record.
+    RestoreLegacy(Legacy),
 }
 
 /// A resource an operation reads or writes, for ordering operations that touch the same thing.
@@ -404,6 +415,8 @@ impl Operation {
                 before: after.clone(),
                 after: before.clone(),
             },
+            Operation::DeleteLegacy(l) => Operation::RestoreLegacy(l.clone()),
+            Operation::RestoreLegacy(l) => Operation::DeleteLegacy(l.clone()),
         }
     }
 
@@ -428,6 +441,24 @@ impl Operation {
                 let (mut reads, writes) = subscription_resources(after);
                 reads.extend(subscription_resources(before).0);
                 (reads, writes)
+            }
+            Operation::DeleteLegacy(l) | Operation::RestoreLegacy(l) => {
+                let mut writes = vec![match &l.key {
+                    LegacyKey::Topic(name) => topic(name),
+                    LegacyKey::Queue(name) => queue(name),
+                    LegacyKey::Subscription(key) => ResourceKey::Subscription(key.clone()),
+                }];
+                // recorded subscriptions are removed and restored with it: operations that
+                // share one run in file order
+                let subscriptions = l.record.iter().flat_map(|r| &r.subscriptions);
+                writes.extend(subscriptions.map(|s| {
+                    ResourceKey::Subscription(SubscriptionKey {
+                        topic: s.topic.clone(),
+                        endpoint: s.endpoint.clone(),
+                    })
+                }));
+                writes.dedup();
+                (vec![], writes)
             }
         }
     }
@@ -458,6 +489,8 @@ impl Operation {
             Operation::ChangeSubscription { after, .. } => {
                 format!("change subscription {}", after.key)
             }
+            Operation::DeleteLegacy(l) => format!("delete legacy {} (recorded)", l.key),
+            Operation::RestoreLegacy(l) => format!("recreate legacy {} from its record", l.key),
         }
     }
 }

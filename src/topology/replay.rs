@@ -35,6 +35,8 @@ pub struct Migration {
     pub up: Vec<Operation>,
     /// Operations applied by `rollback`, in order: the explicit `down`, or the inverse of `up`.
     pub down: Vec<Operation>,
+    /// Written by `lariat import`: its resources existed before lariat declared them.
+    pub imported: bool,
 }
 
 /// Every migration of a folder, in version order, with the warnings validation found.
@@ -275,6 +277,7 @@ impl Replay<'_> {
             description: raw.description.clone(),
             up,
             down,
+            imported: raw.imported,
         })
     }
 
@@ -531,6 +534,7 @@ impl Replay<'_> {
     }
 
     fn create_topic(&self, spec: &TopicSpec, state: &Topology) -> Checked<Operation> {
+        legacy::reject(spec.legacy, "create_topic")?;
         reject_unset(&spec.unset, Verb::Create, "topic")?;
         let (name, naming) = self.resolve(ResourceKind::Topic, spec.into())?;
         if state.topics.contains_key(&name) {
@@ -551,6 +555,7 @@ impl Replay<'_> {
     }
 
     fn change_topic(&self, spec: &TopicSpec, state: &Topology) -> Checked<Operation> {
+        legacy::reject(spec.legacy, "change_topic")?;
         let before = self.existing_topic(spec.into(), state)?.clone();
         external::refuse_external(
             ResourceKind::Topic,
@@ -567,6 +572,9 @@ impl Replay<'_> {
 
     fn delete_topic(&self, spec: &TopicSpec, state: &Topology) -> Checked<Operation> {
         reject_attributes("topic", &topic_attribute_keys(spec))?;
+        if spec.legacy {
+            return self.delete_legacy(ResourceKind::Topic, spec.into(), state);
+        }
         let topic = self.existing_topic(spec.into(), state)?;
         external::refuse_external(
             ResourceKind::Topic,
@@ -587,6 +595,7 @@ impl Replay<'_> {
     }
 
     fn create_queue(&self, spec: &QueueSpec, state: &Topology) -> Checked<Operation> {
+        legacy::reject(spec.legacy, "create_queue")?;
         reject_unset(&spec.unset, Verb::Create, "queue")?;
         let (name, naming) = self.resolve(ResourceKind::Queue, spec.into())?;
         if state.queues.contains_key(&name) {
@@ -609,6 +618,7 @@ impl Replay<'_> {
     }
 
     fn change_queue(&self, spec: &QueueSpec, state: &Topology) -> Checked<Operation> {
+        legacy::reject(spec.legacy, "change_queue")?;
         let before = self.existing_queue(spec.into(), state)?.clone();
         external::refuse_external(
             ResourceKind::Queue,
@@ -625,6 +635,9 @@ impl Replay<'_> {
 
     fn delete_queue(&self, spec: &QueueSpec, state: &Topology) -> Checked<Operation> {
         reject_attributes("queue", &queue_attribute_keys(spec))?;
+        if spec.legacy {
+            return self.delete_legacy(ResourceKind::Queue, spec.into(), state);
+        }
         let queue = self.existing_queue(spec.into(), state)?;
         external::refuse_external(
             ResourceKind::Queue,
@@ -859,6 +872,7 @@ impl Replay<'_> {
         line: usize,
     ) -> Checked<Operation> {
         reject_unset(&spec.unset, Verb::Create, "subscription")?;
+        legacy::reject(spec.legacy, "subscribe")?;
         let key = self.subscription_key(spec, state)?;
         if state.subscriptions.contains_key(&key) {
             return Err(Problem::new(format!("{key} is already subscribed"))
@@ -881,6 +895,7 @@ impl Replay<'_> {
     }
 
     fn change_subscription(&self, spec: &SubscriptionSpec, state: &Topology) -> Checked<Operation> {
+        legacy::reject(spec.legacy, "change_subscription")?;
         let key = self.subscription_key(spec, state)?;
         let before = state
             .subscriptions
@@ -915,6 +930,9 @@ impl Replay<'_> {
             attrs.push("unset");
         }
         reject_attributes("subscription", &attrs)?;
+        if spec.legacy {
+            return self.unsubscribe_legacy(spec, state);
+        }
         let key = self.subscription_key(spec, state)?;
         let sub = state.subscriptions.get(&key).ok_or_else(|| {
             Problem::new(format!("{key} does not exist at this version"))
@@ -1016,6 +1034,7 @@ fn touched_key(op: &Operation) -> String {
         | Operation::ChangeSubscription { after: s, .. } => {
             format!("subscription {}", s.key)
         }
+        Operation::DeleteLegacy(l) | Operation::RestoreLegacy(l) => l.key.to_string(),
     }
 }
 
@@ -1333,3 +1352,4 @@ fn fifo_mismatch(a: &str, a_fifo: bool, b: &str) -> Problem {
 mod tests;
 
 mod external;
+mod legacy;

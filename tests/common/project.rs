@@ -266,6 +266,17 @@ fn last(arn_or_url: &str) -> String {
 /// `{instance}-`, and the subscriptions of such topics or to such queues.
 pub async fn account(aws: &Aws, instance: &str) -> Account {
     let prefix = format!("{instance}-");
+    let mut out = account_all(aws).await;
+    out.topics.retain(|t| t.starts_with(&prefix));
+    out.queues.retain(|q| q.starts_with(&prefix));
+    out.subscriptions
+        .retain(|(t, e, _)| t.starts_with(&prefix) || e.starts_with(&prefix));
+    out
+}
+
+/// Reads everything in the account; on the run's shared LocalStack that includes what other
+/// tests made, so look only for names of the test's own.
+pub async fn account_all(aws: &Aws) -> Account {
     let mut out = Account::default();
     let mut token = None;
     loop {
@@ -313,10 +324,6 @@ pub async fn account(aws: &Aws, instance: &str) -> Account {
             break;
         }
     }
-    out.topics.retain(|t| t.starts_with(&prefix));
-    out.queues.retain(|q| q.starts_with(&prefix));
-    out.subscriptions
-        .retain(|(t, e, _)| t.starts_with(&prefix) || e.starts_with(&prefix));
     out.topics.sort();
     out.queues.sort();
     out.subscriptions.sort();

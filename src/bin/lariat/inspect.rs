@@ -60,7 +60,7 @@ enum KindArg {
 #[derive(Debug, Clone, Default)]
 pub struct NameFlags {
     instance: Option<String>,
-    publisher: Option<String>,
+    pub(crate) publisher: Option<String>,
 }
 
 impl NameFlags {

@@ -129,6 +129,13 @@ enum Command {
     /// List the topics, queues or subscriptions of the AWS account, names parsed into their
     /// parts by the naming rules.
     List(inspect::ListArgs),
+    /// Adopt what the account already holds: write one migration declaring this instance's
+    /// topics, queues and subscriptions, and record it as applied without changing anything.
+    ///
+    /// --publisher (flag or LARIAT_PUBLISHER, not lariat.toml) keeps only names of that
+    /// publisher. Rolling the migration back deletes the adopted resources, so `rollback`
+    /// refuses it without --delete-imported.
+    Import(ImportArgs),
     /// Compare the AWS account with the migrations at the newest applied version.
     ///
     /// Reports what is missing, unexpected (of this instance) or different. Exits 0 when the
@@ -179,6 +186,29 @@ enum Command {
     Outbox(outbox::OutboxCommand),
 }
 
+/// Filters of `lariat import`.
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// Only names matching this glob (`*` any characters, `?` one); it may also select names
+    /// outside the naming rule or of another instance.
+    #[arg(long, value_name = "GLOB")]
+    name: Option<String>,
+    /// Only events or only commands.
+    #[arg(long, value_enum)]
+    kind: Option<ImportKind>,
+    /// Name of the migration file.
+    #[arg(long = "as", default_value = "import", value_name = "NAME")]
+    file_name: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ImportKind {
+    /// Events.
+    Event,
+    /// Commands.
+    Command,
+}
+
 #[derive(Debug, Subcommand)]
 enum Generate {
     /// A new migration file: lariat/migrate/<UTC YYYYMMDDHHMMSS>_<NAME>.toml.
@@ -214,6 +244,9 @@ struct RunArgs {
     /// Go on although an applied migration file is missing.
     #[arg(long)]
     allow_missing: bool,
+    /// Roll back a migration that `lariat import` wrote, deleting the resources it adopted.
+    #[arg(long)]
+    delete_imported: bool,
 }
 
 impl RunArgs {
@@ -222,6 +255,7 @@ impl RunArgs {
             checks: Checks {
                 allow_modified: self.allow_modified,
                 allow_missing: self.allow_missing,
+                delete_imported: self.delete_imported,
             },
             lock_timeout: self.lock_timeout,
             apply: ApplyOptions {
@@ -392,6 +426,30 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::List(args) => inspect::list(args, names, config, &mut out).await,
         Command::Drift(args) => inspect::drift(args, config, &mut out).await,
+        Command::Import(args) => {
+            let migrator = Migrator::load(config)?;
+            let filter = lariat::import::Filter {
+                publisher: names.publisher,
+                name: args.name,
+                kind: args.kind.map(|k| match k {
+                    ImportKind::Event => lariat::naming::Kind::Event,
+                    ImportKind::Command => lariat::naming::Kind::Command,
+                }),
+            };
+            let imported = migrator
+                .import(&filter, &args.file_name, chrono::Utc::now())
+                .await?;
+            writeln!(
+                out,
+                "imported {} topic(s), {} queue(s), {} subscription(s) into {}\nrecorded version {} as applied; nothing was changed in AWS",
+                imported.topics,
+                imported.queues,
+                imported.subscriptions,
+                imported.path.display(),
+                imported.version
+            )?;
+            Ok(exit::OK)
+        }
         Command::Status { json } => {
             let migrator = Migrator::load(config)?;
             let statuses = migrator.status().await?;
@@ -530,6 +588,13 @@ async fn print_dry_run(
         "dry run: would {verb} {} migration(s); nothing is changed",
         steps.len()
     )?;
+    let checks = lariat::plan::external::checks(plan, &migrator.project);
+    if !checks.is_empty() {
+        writeln!(out, "\nchecked first, never changed:")?;
+        for check in checks {
+            writeln!(out, "  exists? {check}")?;
+        }
+    }
     for (version, name, calls) in steps {
         writeln!(out, "\n{version} {name}")?;
         for call in calls {
