@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::{Handler, Inbox, InboxDatabase, InboxError, InboxMessage, Incoming};
 use crate::aws::{Aws, SqsMessage, MAX_BATCH};
-use crate::message::Envelope;
+use crate::message::read::{read_sqs_body, Received, Rules};
 
 /// The shortest interval between two visibility extensions.
 const MIN_EXTEND_INTERVAL: Duration = Duration::from_secs(1);
@@ -463,15 +463,15 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
     /// Takes one message through the inbox; never fails, the outcome says what happened.
     async fn handle_message(&self, message: &SqsMessage) -> Outcome {
         let started = Instant::now();
-        let (uuid, message_type, outcome) = match Envelope::from_sqs_body(&message.body) {
-            Ok(envelope) => {
-                let uuid = envelope.uuid();
-                let message_type = envelope.message_type().to_string();
-                let outcome = self.handle_envelope(message, envelope).await;
+        let (uuid, message_type, outcome) = match read_sqs_body(&message.body, Rules::Lenient) {
+            Ok(received) => {
+                let uuid = received.envelope.uuid();
+                let message_type = received.envelope.message_type().to_string();
+                let outcome = self.handle_envelope(message, received).await;
                 (uuid, Some(message_type), outcome)
             }
-            Err(error) => {
-                let row = InboxMessage::malformed(&message.body, &self.queue, &error);
+            Err(refusal) => {
+                let row = InboxMessage::malformed(&message.body, &self.queue, &refusal);
                 let uuid = row.uuid;
                 let outcome = match self.inbox.store(&row).await {
                     Ok(()) => {
@@ -483,7 +483,7 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
                             row.client_error_details.clone(),
                         );
                         Outcome::Malformed {
-                            error: error.to_string(),
+                            error: refusal.to_string(),
                         }
                     }
                     Err(error) => self.infrastructure(message, Some(uuid), &error),
@@ -531,11 +531,12 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
         outcome
     }
 
-    async fn handle_envelope(&self, message: &SqsMessage, envelope: Envelope) -> Outcome {
+    async fn handle_envelope(&self, message: &SqsMessage, received: Received) -> Outcome {
+        let Received { envelope, text, .. } = received;
         let uuid = envelope.uuid();
         if let Err(error) = self
             .inbox
-            .store(&InboxMessage::received(&envelope, &self.queue))
+            .store(&InboxMessage::received(&envelope, &text, &self.queue))
             .await
         {
             return self.infrastructure(message, Some(uuid), &error);

@@ -36,7 +36,7 @@
 //!     publisher TEXT NOT NULL,
 //!     request_id UUID,
 //!     data JSONB NOT NULL,               -- the envelope's data (null if malformed)
-//!     message TEXT NOT NULL,             -- the whole envelope as JSON (the raw body if malformed)
+//!     message TEXT NOT NULL,             -- the envelope as it arrived (the raw body if malformed)
 //!     queue TEXT NOT NULL,               -- the queue it came from
 //!     client_error_message TEXT,
 //!     client_error_details JSONB,
@@ -99,7 +99,7 @@ use sqlx::{Pool, Transaction};
 use uuid::Uuid;
 
 use crate::aws::AwsError;
-use crate::message::{Envelope, MessageError};
+use crate::message::{Envelope, MessageError, Refusal};
 use crate::store::redact_url;
 
 pub use consumer::{
@@ -379,7 +379,8 @@ pub struct InboxMessage {
     pub request_id: Option<Uuid>,
     /// The envelope's data; JSON null for a malformed body.
     pub data: Value,
-    /// The whole envelope as JSON, or the raw body when it was not a valid envelope.
+    /// The envelope's JSON exactly as it arrived (unwrapped from SNS), or the raw SQS body
+    /// when it was not a valid envelope.
     pub message: String,
     /// The queue the message came from.
     pub queue: String,
@@ -396,8 +397,9 @@ pub struct InboxMessage {
 }
 
 impl InboxMessage {
-    /// The row of a newly received valid message.
-    pub fn received(envelope: &Envelope, queue: &str) -> Self {
+    /// The row of a newly received valid message. `text` is the envelope's JSON exactly as it
+    /// arrived ([`crate::message::Received::text`]), stored as is so nothing is lost.
+    pub fn received(envelope: &Envelope, text: &str, queue: &str) -> Self {
         Self {
             uuid: envelope.uuid(),
             message_type: envelope.message_type().to_string(),
@@ -405,19 +407,23 @@ impl InboxMessage {
             publisher: envelope.publisher().to_owned(),
             request_id: envelope.request_id(),
             data: envelope.data().clone(),
-            message: envelope.to_json(),
+            message: text.to_owned(),
             queue: queue.to_owned(),
             client_error_message: None,
             client_error_details: None,
-            sent_at: Some(envelope.sent_at().with_timezone(&Utc).trunc_subsecs(6)),
+            sent_at: envelope
+                .sent_at()
+                .map(|at| at.with_timezone(&Utc).trunc_subsecs(6)),
             received_at: now_micros(),
             processed_at: None,
         }
     }
 
     /// The row of a body that is not a valid envelope: a client error, keyed by
-    /// [`malformed_uuid`] so redeliveries of the same body land on the same row.
-    pub fn malformed(body: &str, queue: &str, error: &MessageError) -> Self {
+    /// [`malformed_uuid`] so redeliveries of the same body land on the same row. The client
+    /// error lists every reason; its details name the first one's field and list them all.
+    pub fn malformed(body: &str, queue: &str, refusal: &Refusal) -> Self {
+        let first = refusal.errors.first();
         Self {
             uuid: malformed_uuid(body),
             message_type: String::new(),
@@ -427,11 +433,16 @@ impl InboxMessage {
             data: Value::Null,
             message: body.to_owned(),
             queue: queue.to_owned(),
-            client_error_message: Some(format!("malformed message: {error}")),
+            client_error_message: Some(format!("malformed message: {refusal}")),
             client_error_details: Some(json!({
                 "malformed": true,
-                "error": error.to_string(),
-                "field": error.field(),
+                "error": first.map(ToString::to_string),
+                "field": first.and_then(MessageError::field),
+                "errors": refusal
+                    .errors
+                    .iter()
+                    .map(|e| json!({ "field": e.field(), "error": e.to_string() }))
+                    .collect::<Vec<_>>(),
             })),
             sent_at: None,
             received_at: now_micros(),
@@ -997,6 +1008,7 @@ fn parse_json(table: &str, uuid: Uuid, column: &str, text: &str) -> Result<Value
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::read::{read_sqs_body, Rules};
 
     #[test]
     fn table_names() {
@@ -1022,7 +1034,7 @@ mod tests {
         assert_eq!(a, malformed_uuid("not json"));
         assert_ne!(a, malformed_uuid("not json!"));
         assert_eq!(a.get_version_num(), 8);
-        let err = Envelope::from_sqs_body("not json").err();
+        let err = read_sqs_body("not json", Rules::Lenient).err();
         let Some(err) = err else {
             panic!("`not json` parsed");
         };
