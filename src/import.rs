@@ -429,7 +429,7 @@ impl Migrator {
             .to_string()
             .parse()
             .map_err(|_| Error::Import("the clock gives no usable version".into()))?;
-        let version = stamp.max(newest + 1);
+        let version = stamp.max(crate::migration::next_version(newest));
         let path = self
             .config
             .migrations

@@ -260,7 +260,11 @@ pub fn plan_migrate(
                     version: m.version,
                     name: m.name.clone(),
                     newest,
-                    suggestion: format!("{}_{}.toml", newest + 1, m.name),
+                    suggestion: format!(
+                        "{}_{}.toml",
+                        crate::migration::next_version(newest),
+                        m.name
+                    ),
                 });
             }
         }
@@ -789,6 +793,19 @@ impl<'a> Deleted<'a> {
         }
     }
 }
+
+/// Every tag key lariat may put on what it creates ([`resource_tags`]); a user tag with one of
+/// these keys is overwritten.
+pub const LARIAT_TAGS: [&str; 8] = [
+    "managed_by",
+    "standard",
+    "instance",
+    "kind",
+    "publisher",
+    "type",
+    "fifo",
+    "dest",
+];
 
 /// The tags lariat puts on what it creates, as the Ruby gem does, plus `managed_by`.
 pub fn resource_tags(naming: &ParsedName, user: &Tags) -> Tags {

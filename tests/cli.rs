@@ -99,6 +99,10 @@ fn validate_reports_one_precise_error_per_broken_file() {
             "20240101000011_fifo_only_attribute.toml",
             "applies to FIFO queues only",
         ),
+        (
+            "20241399000000_month_thirteen.toml",
+            "version 20241399000000 is not a UTC date and time: month 13 does not exist",
+        ),
     ];
     for (file, message) in expect {
         let errors = per_file
@@ -117,7 +121,7 @@ fn validate_reports_one_precise_error_per_broken_file() {
         );
     }
     assert_eq!(per_file.len(), expect.len(), "{stderr}");
-    assert!(stderr.ends_with("12 errors, 0 warnings\n"), "{stderr}");
+    assert!(stderr.ends_with("13 errors, 0 warnings\n"), "{stderr}");
 }
 
 #[test]
@@ -292,8 +296,10 @@ fn a_reader_that_stops_early_is_not_an_error() {
     for i in 0..400 {
         let text = format!("[[create_topic]]\ntype = \"t{i}\"\n[[create_queue]]\ntype = \"t{i}\"\ndest = \"worker\"\n[[subscribe]]\ntopic = {{ type = \"t{i}\" }}\nqueue = {{ type = \"t{i}\", dest = \"worker\" }}\n");
         std::fs::write(
-            dir.path()
-                .join(format!("{}_m{i}.toml", 20_240_101_000_000_i64 + i)),
+            dir.path().join(format!(
+                "{}_m{i}.toml",
+                20_240_101_000_000_i64 + i / 60 * 100 + i % 60
+            )),
             text,
         )
         .unwrap();

@@ -329,6 +329,9 @@ fn resource_tags_follow_the_ruby_gem() {
         ]
     );
     assert_eq!(tags["fifo"], "true");
+    let mut listed = LARIAT_TAGS.to_vec();
+    listed.sort_unstable();
+    assert_eq!(keys, listed, "LARIAT_TAGS names every tag lariat sets");
 }
 
 #[test]

@@ -327,10 +327,12 @@ impl Replay<'_> {
         }
         for (line, spec) in self.lines(&raw.create_topic) {
             let result = self.create_topic(spec, state);
+            self.warn_lariat_tags(line, spec.tags.as_ref(), &result, is_up);
             self.collect(&mut out, line, result, state, is_up);
         }
         for (line, spec) in self.dead_letter_queues_first(&raw.create_queue) {
             let result = self.create_queue(spec, state);
+            self.warn_lariat_tags(line, spec.tags.as_ref(), &result, is_up);
             self.collect(&mut out, line, result, state, is_up);
         }
         for (line, spec) in self.lines(&raw.subscribe) {
@@ -339,10 +341,12 @@ impl Replay<'_> {
         }
         for (line, spec) in self.lines(&raw.change_topic) {
             let result = self.change_topic(spec, state);
+            self.warn_lariat_tags(line, spec.tags.as_ref(), &result, is_up);
             self.collect(&mut out, line, result, state, is_up);
         }
         for (line, spec) in self.lines(&raw.change_queue) {
             let result = self.change_queue(spec, state);
+            self.warn_lariat_tags(line, spec.tags.as_ref(), &result, is_up);
             self.collect(&mut out, line, result, state, is_up);
         }
         for (line, spec) in self.lines(&raw.change_subscription) {
@@ -365,6 +369,38 @@ impl Replay<'_> {
             self.collect(&mut out, line, result, state, is_up);
         }
         out.ops
+    }
+
+    /// Warns about user tags whose keys lariat sets itself on the resource (`managed_by`,
+    /// `kind`, ...): lariat's value wins, so the user's would be dropped without a word.
+    fn warn_lariat_tags(
+        &mut self,
+        line: usize,
+        tags: Option<&BTreeMap<String, String>>,
+        result: &Checked<Operation>,
+        is_up: bool,
+    ) {
+        let naming = match result {
+            Ok(Operation::CreateTopic(t) | Operation::ChangeTopic { after: t, .. }) => &t.naming,
+            Ok(Operation::CreateQueue(q) | Operation::ChangeQueue { after: q, .. }) => &q.naming,
+            _ => return,
+        };
+        let (Some(tags), true) = (tags, is_up) else {
+            return;
+        };
+        let lariat = crate::plan::resource_tags(naming, &BTreeMap::new());
+        for (key, value) in tags {
+            if let Some(own) = lariat.get(key) {
+                self.warn(
+                    line,
+                    Problem::new(format!(
+                        "tag `{key}` is one lariat sets itself (to `{own}` here): your value `{}` is dropped",
+                        value.escape_debug()
+                    ))
+                    .help(format!("rename the tag (e.g. `team_{key}`), or remove it; lariat's tags are {}", crate::plan::LARIAT_TAGS.join(", "))),
+                );
+            }
+        }
     }
 
     /// Each table with the line of its header.
@@ -1161,8 +1197,11 @@ fn check_queue(queue: &Queue) -> Checked<()> {
     check_tags(&queue.tags)
 }
 
+/// AWS's tag rules (SNS `TagResource`, SQS `TagQueue`): keys of 1 to 128 and values of at
+/// most 256 Unicode characters, made of letters, digits, white space and `_ . : / = + - @`; keys
+/// starting with `aws:` (any case) are AWS's own; at most 50 tags, lariat's included.
 fn check_tags(tags: &BTreeMap<String, String>) -> Checked<()> {
-    if tags.len() > 40 {
+    if tags.len() > MAX_USER_TAGS {
         return Err(Problem::new(format!(
             "{} tags; lariat adds up to 8 of its own and AWS allows 50",
             tags.len()
@@ -1170,20 +1209,49 @@ fn check_tags(tags: &BTreeMap<String, String>) -> Checked<()> {
         .help("remove some tags"));
     }
     for (key, value) in tags {
-        if key.is_empty() || key.len() > 128 || value.len() > 256 {
+        let key_chars = key.chars().count();
+        if key_chars == 0 || key_chars > 128 {
             return Err(Problem::new(format!(
-                "tag `{key}`: keys are 1–128 characters, values at most 256"
+                "tag key `{}` has {key_chars} characters; AWS allows 1 to 128",
+                key.escape_debug()
             ))
-            .help("shorten the tag"));
+            .help("shorten the tag key"));
         }
-        if key.starts_with("aws:") {
-            return Err(
-                Problem::new(format!("tag `{key}`: the `aws:` prefix is reserved by AWS"))
-                    .help("rename the tag key"),
-            );
+        let value_chars = value.chars().count();
+        if value_chars > 256 {
+            return Err(Problem::new(format!(
+                "the value of tag `{}` has {value_chars} characters; AWS allows at most 256",
+                key.escape_debug()
+            ))
+            .help("shorten the tag value"));
+        }
+        if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+            return Err(Problem::new(format!(
+                "tag `{}`: the `aws:` prefix is reserved by AWS",
+                key.escape_debug()
+            ))
+            .help("rename the tag key"));
+        }
+        for (what, text) in [("key", key), ("value", value)] {
+            if let Some(bad) = text.chars().find(|&c| !is_tag_char(c)) {
+                return Err(Problem::new(format!(
+                    "tag {what} `{}` contains `{}`, which AWS does not allow in tags",
+                    text.escape_debug(),
+                    bad.escape_debug()
+                ))
+                .help("use letters, digits, spaces and _ . : / = + - @ only"));
+            }
         }
     }
     Ok(())
+}
+
+/// The most user tags a resource may have: AWS allows 50, lariat adds up to 8.
+const MAX_USER_TAGS: usize = 42;
+
+/// A character AWS accepts in tag keys and values.
+fn is_tag_char(c: char) -> bool {
+    c.is_alphanumeric() || (c.is_whitespace() && !c.is_control()) || "_.:/=+-@".contains(c)
 }
 
 fn overlay_tags(tags: &mut BTreeMap<String, String>, new: Option<&BTreeMap<String, String>>) {

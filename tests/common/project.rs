@@ -131,7 +131,10 @@ filter_policy = {{ source = ["s{i}"] }}
                 vt = 30 + i
             );
             project.write(
-                &format!("{}_m{i}.toml", 20_240_101_000_000_i64 + i as i64),
+                &format!(
+                    "{}_m{i}.toml",
+                    20_240_101_000_000_i64 + i as i64 / 60 * 100 + i as i64 % 60
+                ),
                 &text,
             );
         }

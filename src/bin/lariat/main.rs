@@ -1,9 +1,11 @@
 //! `lariat`: the command-line front of the lariat library. It parses arguments, builds the
 //! configuration, calls the library and prints; exit codes are in [`lariat::exit`].
 
+mod duration;
 mod inbox;
 mod inspect;
 mod outbox;
+mod printable;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -232,8 +234,8 @@ struct RunArgs {
     /// Print the AWS calls that would be made; change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// How long to wait for another migrate/rollback to finish.
-    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    /// How long to wait for another migrate/rollback to finish (0s to 24h).
+    #[arg(long, default_value = "60s", value_parser = duration::between(Duration::ZERO, duration::DAY), value_name = "DURATION")]
     lock_timeout: Duration,
     /// AWS operations in flight at once.
     #[arg(long, default_value_t = DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -262,25 +264,6 @@ impl RunArgs {
                 concurrency: usize::from(self.concurrency),
             },
         }
-    }
-}
-
-/// `500ms`, `30s`, `5m`, or plain seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as 30s, 500ms or 5m"))?;
-    match unit {
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "ms" => Ok(Duration::from_millis(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("unknown unit in `{text}`: use ms, s, m or h")),
     }
 }
 
@@ -355,13 +338,20 @@ fn report(err: &anyhow::Error) -> i32 {
             exit::INVALID
         }
         Some(e) => {
-            eprintln!("error: {e}");
+            match e {
+                // the database's own message says what is wrong (password, missing database,
+                // read-only file); AWS errors are rendered by their own Display
+                Error::Store(store) => eprintln!("error: {}", with_causes(store)),
+                _ => eprintln!("error: {e}"),
+            }
             match e {
                 Error::Config(_) => exit::INVALID,
                 Error::Plan(lariat::plan::PlanError::UnknownVersion(_)) => exit::USAGE,
                 Error::Plan(_) => exit::REFUSED,
                 Error::Store(StoreError::LockTimeout { .. }) => exit::LOCKED,
-                Error::Store(StoreError::ForeignTable { .. }) => exit::INVALID,
+                Error::Store(
+                    StoreError::ForeignTable { .. } | StoreError::InvalidTableName { .. },
+                ) => exit::INVALID,
                 Error::MissingExternal(_) => exit::REFUSED,
                 Error::Apply(e)
                     if matches!(**e, lariat::executor::ApplyError::Interrupted { .. }) =>
@@ -372,13 +362,49 @@ fn report(err: &anyhow::Error) -> i32 {
             }
         }
         None => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", with_causes(err.as_ref()));
+            if invalid_table_name(err) {
+                return exit::INVALID;
+            }
             match err.downcast_ref::<GenerateError>() {
                 Some(GenerateError::BadName(_)) => exit::USAGE,
                 _ => exit::FAILURE,
             }
         }
     }
+}
+
+/// An error and its causes in one line, each cause only when the text so far does not already
+/// say it (many messages include their source's).
+fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !cause_text.is_empty() && !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Whether a table name (version, outbox or inbox table) is what was refused: a configuration
+/// error, exit 3, whichever command and table.
+fn invalid_table_name(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<StoreError>(),
+            Some(StoreError::InvalidTableName { .. })
+        ) || matches!(
+            cause.downcast_ref::<lariat::outbox::OutboxError>(),
+            Some(lariat::outbox::OutboxError::InvalidTableName { .. })
+        ) || matches!(
+            cause.downcast_ref::<lariat::inbox::InboxError>(),
+            Some(lariat::inbox::InboxError::InvalidTableName { .. })
+        )
+    })
 }
 
 async fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -644,16 +670,6 @@ fn print_status(out: &mut impl Write, statuses: &[lariat::plan::Status]) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5d").is_err());
-    }
 
     #[test]
     fn cli_is_well_formed() {
