@@ -666,50 +666,77 @@ pub fn calls(op: &Operation, arns: &Arns) -> Vec<Call> {
             }
             out
         }
-        Operation::Subscribe(s) => {
-            let mut out = Vec::new();
-            if let Endpoint::Queue(queue) = &s.key.endpoint {
-                out.push(Call::AllowTopic {
-                    queue: queue.clone(),
-                    topic: s.key.topic.clone(),
-                });
-            }
-            out.push(Call::Subscribe {
-                topic: s.key.topic.clone(),
-                endpoint: s.key.endpoint.clone(),
-                attributes: subscription_attributes(s, arns),
-            });
-            out
+        // a topic-to-topic link has no AWS counterpart: its derived subscriptions make it real
+        Operation::Subscribe(s)
+        | Operation::Unsubscribe(s)
+        | Operation::ChangeSubscription { after: s, .. }
+            if matches!(s.key.endpoint, Endpoint::Topic(_)) =>
+        {
+            Vec::new()
         }
-        Operation::Unsubscribe(s) => {
-            let mut out = vec![Call::Unsubscribe {
-                topic: s.key.topic.clone(),
-                endpoint: s.key.endpoint.clone(),
-            }];
-            if let Endpoint::Queue(queue) = &s.key.endpoint {
-                out.push(Call::RevokeTopic {
-                    queue: queue.clone(),
-                    topic: s.key.topic.clone(),
-                });
-            }
-            out
+        Operation::Subscribe(s) => subscribe_calls(s, arns),
+        Operation::SubscribeDerived(d) => subscribe_calls(&d.subscription, arns),
+        Operation::Unsubscribe(s) => unsubscribe_calls(s),
+        Operation::UnsubscribeDerived(d) => unsubscribe_calls(&d.subscription),
+        Operation::ChangeSubscription { before, after } => {
+            change_subscription_calls(before, after, arns)
         }
-        Operation::ChangeSubscription { before, after } => changed(
-            &subscription_attributes(before, arns),
-            &subscription_attributes(after, arns),
-            subscription_default,
-        )
-        .into_iter()
-        .map(|(key, value)| Call::SetSubscriptionAttribute {
-            topic: after.key.topic.clone(),
-            endpoint: after.key.endpoint.clone(),
-            key,
-            value,
-        })
-        .collect(),
+        Operation::ChangeDerived { before, after } => {
+            change_subscription_calls(&before.subscription, &after.subscription, arns)
+        }
         Operation::DeleteLegacy(l) => legacy::delete_calls(l),
         Operation::RestoreLegacy(l) => legacy::restore_calls(l),
     }
+}
+
+fn subscribe_calls(s: &Subscription, arns: &Arns) -> Vec<Call> {
+    let mut out = Vec::new();
+    if let Endpoint::Queue(queue) = &s.key.endpoint {
+        out.push(Call::AllowTopic {
+            queue: queue.clone(),
+            topic: s.key.topic.clone(),
+        });
+    }
+    out.push(Call::Subscribe {
+        topic: s.key.topic.clone(),
+        endpoint: s.key.endpoint.clone(),
+        attributes: subscription_attributes(s, arns),
+    });
+    out
+}
+
+fn unsubscribe_calls(s: &Subscription) -> Vec<Call> {
+    let mut out = vec![Call::Unsubscribe {
+        topic: s.key.topic.clone(),
+        endpoint: s.key.endpoint.clone(),
+    }];
+    if let Endpoint::Queue(queue) = &s.key.endpoint {
+        out.push(Call::RevokeTopic {
+            queue: queue.clone(),
+            topic: s.key.topic.clone(),
+        });
+    }
+    out
+}
+
+fn change_subscription_calls(
+    before: &Subscription,
+    after: &Subscription,
+    arns: &Arns,
+) -> Vec<Call> {
+    changed(
+        &subscription_attributes(before, arns),
+        &subscription_attributes(after, arns),
+        subscription_default,
+    )
+    .into_iter()
+    .map(|(key, value)| Call::SetSubscriptionAttribute {
+        topic: after.key.topic.clone(),
+        endpoint: after.key.endpoint.clone(),
+        key,
+        value,
+    })
+    .collect()
 }
 
 /// The calls of a whole plan; a queue created in it tolerates the attributes that later steps

@@ -330,13 +330,14 @@ pub async fn account_all(aws: &Aws) -> Account {
     out
 }
 
-/// What the files declare at the newest version, in the same shape as [`account`].
+/// What the files declare at the newest version, in the same shape as [`account`]: the
+/// subscriptions AWS holds for them (topic-to-topic links as their derived subscriptions).
 pub fn declared(project: &Project, emulator: &Emulator) -> Account {
     let migrator = lariat::Migrator::load(project.config(emulator)).expect("valid project");
     let topology = migrator.project.topology_at(None);
     let mut subscriptions: Vec<_> = topology
-        .subscriptions
-        .keys()
+        .on_aws()
+        .into_keys()
         .map(|k| {
             let protocol = lariat::plan::protocol(&k.endpoint).to_owned();
             (k.topic.clone(), k.endpoint.name().to_owned(), protocol)
