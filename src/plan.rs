@@ -777,28 +777,24 @@ pub fn plan_calls(plan: &Plan, arns: &Arns) -> Vec<Vec<Vec<Call>>> {
         .collect()
 }
 
-/// Topics and queues one migration deletes. Within that migration, removing a subscription of
-/// a deleted topic (AWS deletes a topic's subscriptions with it) or a policy statement of a
-/// deleted queue is work thrown away. Only the same migration counts: its version is recorded
-/// once all of it is done, so the table never claims a state AWS has not reached.
+/// Topics and queues one migration deletes. Within that migration, removing a policy statement
+/// of a deleted queue is work thrown away. Subscriptions of a deleted topic are still removed:
+/// AWS deletes them with the topic, but LocalStack keeps them, listed, pointing at nothing.
+/// Only the same migration counts: its version is recorded once all of it is done, so the
+/// table never claims a state AWS has not reached.
 struct Deleted<'a> {
-    topics: BTreeSet<&'a str>,
     queues: BTreeSet<&'a str>,
 }
 
 impl<'a> Deleted<'a> {
     fn in_step(ops: &'a [Operation]) -> Deleted<'a> {
         let mut deleted = Deleted {
-            topics: BTreeSet::new(),
             queues: BTreeSet::new(),
         };
         for op in ops {
             match op {
                 // deleting the reference to an external topic deletes nothing
                 _ if external::is_external(op) => {}
-                Operation::DeleteTopic(t) => {
-                    deleted.topics.insert(&t.name);
-                }
                 Operation::DeleteQueue(q) => {
                     deleted.queues.insert(&q.name);
                 }
@@ -810,7 +806,6 @@ impl<'a> Deleted<'a> {
 
     fn makes_redundant(&self, call: &Call) -> bool {
         match call {
-            Call::Unsubscribe { topic, .. } => self.topics.contains(topic.as_str()),
             Call::RevokeTopic { queue, .. } => self.queues.contains(queue.as_str()),
             _ => false,
         }
