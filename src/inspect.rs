@@ -502,15 +502,41 @@ pub fn restrict(topology: &Topology, scope: &Scope) -> Topology {
     }
 }
 
-/// Marks the live subscriptions that are derived in `declared` (topic → queue standing for a
-/// topic-to-topic link), so that `lariat graph --live` draws them as such.
+/// Recognises the declared topic-to-topic links in the account, for `lariat graph --live`: a
+/// link whose topics exist and whose derived subscriptions all exist is drawn as the link, its
+/// subscriptions moved to `live.derived`. A link only partly there is not drawn; what exists
+/// of it stays plain subscriptions.
 pub fn mark_derived(live: &mut Topology, declared: &Topology) {
-    for (key, d) in &declared.derived {
-        if let Some(sub) = live.subscriptions.remove(key) {
-            let mut derived = d.clone();
-            derived.subscription = sub;
-            live.derived.insert(key.clone(), derived);
+    let links = declared
+        .subscriptions
+        .iter()
+        .filter(|(k, _)| matches!(k.endpoint, Endpoint::Topic(_)));
+    for (key, link) in links {
+        let target = key.endpoint.name();
+        if !live.topics.contains_key(&key.topic) || !live.topics.contains_key(target) {
+            continue;
         }
+        let derived: Vec<_> = declared
+            .derived
+            .values()
+            .filter(|d| d.subscription.key.topic == key.topic)
+            .filter(|d| d.via.first().map(String::as_str) == Some(target))
+            .collect();
+        let present = |d: &&crate::topology::Derived| {
+            live.subscriptions.contains_key(&d.subscription.key)
+                || live.derived.contains_key(&d.subscription.key)
+        };
+        if !derived.iter().all(present) {
+            continue;
+        }
+        for d in derived {
+            if let Some(sub) = live.subscriptions.remove(&d.subscription.key) {
+                let mut marked = d.clone();
+                marked.subscription = sub;
+                live.derived.insert(d.subscription.key.clone(), marked);
+            }
+        }
+        live.subscriptions.insert(key.clone(), link.clone());
     }
 }
 

@@ -172,24 +172,44 @@ fn an_applied_topology_reads_back_as_itself() {
 }
 
 /// The account holds no topic-to-topic link, only the subscriptions derived from it, which
-/// the live graph recognises and draws as derived.
+/// the live graph recognises: it draws the link, and the derived subscriptions as derived.
 #[test]
-fn the_live_graph_equals_the_declared_graph_without_its_links() {
+fn the_live_graph_equals_the_declared_graph() {
     let declared = example();
     let live = live(&account_of(&declared), &arns());
     let mut drawn = restrict(&live.topology, &scope(&declared));
     mark_derived(&mut drawn, &declared);
-    let mut expected = declared.clone();
-    expected
-        .subscriptions
-        .retain(|k, _| matches!(k.endpoint, Endpoint::Queue(_)));
     assert_eq!(drawn.derived.len(), 4);
     for format in [crate::graph::Format::Dot, crate::graph::Format::Mermaid] {
         assert_eq!(
             crate::graph::render(&drawn, format),
-            crate::graph::render(&expected, format)
+            crate::graph::render(&declared, format)
         );
     }
+}
+
+#[test]
+fn a_link_missing_a_derived_subscription_is_not_drawn() {
+    let declared = example();
+    let mut account = account_of(&declared);
+    account.subscriptions.retain(|s| {
+        !(s.topic_arn.ends_with("client_panel-client_created") && s.endpoint.ends_with("mailer"))
+    });
+    let live = live(&account, &arns());
+    let mut drawn = restrict(&live.topology, &scope(&declared));
+    mark_derived(&mut drawn, &declared);
+    let links: Vec<_> = drawn
+        .subscriptions
+        .keys()
+        .filter(|k| matches!(k.endpoint, Endpoint::Topic(_)))
+        .map(|k| k.topic.as_str())
+        .collect();
+    assert_eq!(
+        links,
+        ["test-event-fanout-management_panel-manager_created"]
+    );
+    let report = drift(&declared, &live, &arns(), &scope(&declared));
+    assert_eq!(report.missing.len(), 1, "{report:#?}");
 }
 
 #[test]

@@ -471,13 +471,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 false => migrator.project.topology_at(at),
             };
             if !derived {
-                // live: they stay drawn, as the plain subscriptions AWS holds
-                let marked = std::mem::take(&mut topology.derived);
-                if live {
-                    topology
-                        .subscriptions
-                        .extend(marked.into_iter().map(|(key, d)| (key, d.subscription)));
-                }
+                topology.derived.clear();
             }
             write!(out, "{}", graph::render(&topology, format))?;
             Ok(exit::OK)
