@@ -294,14 +294,23 @@ pub async fn account_all(aws: &Aws) -> Account {
             break;
         }
     }
-    let queues = aws
-        .sqs
-        .list_queues()
-        .max_results(1000)
-        .send()
-        .await
-        .expect("list queues");
-    out.queues = queues.queue_urls().iter().map(|u| last(u)).collect();
+    // a shared LocalStack holds more than one page of queues
+    let mut token = None;
+    loop {
+        let page = aws
+            .sqs
+            .list_queues()
+            .max_results(1000)
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("list queues");
+        out.queues.extend(page.queue_urls().iter().map(|u| last(u)));
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
     let mut token = None;
     loop {
         let page = aws
