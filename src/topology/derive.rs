@@ -3,7 +3,7 @@
 //! lariat subscribes every queue of T to U directly: a *derived* subscription U → Q for each
 //! declared T → Q, transitively through chains U → T → T2 → Q.
 //!
-//! Derived subscriptions are a pure function of the declared topology ([`derive`]); replay
+//! Derived subscriptions are a pure function of the declared topology ([`derive()`]); replay
 //! computes them at every version, and the difference between two versions becomes the
 //! operations that subscribe, change or unsubscribe them.
 

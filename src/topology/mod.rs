@@ -249,7 +249,7 @@ pub struct Topology {
     pub queues: BTreeMap<String, Queue>,
     /// Subscriptions by topic and endpoint, as declared (topic-to-topic links included).
     pub subscriptions: BTreeMap<SubscriptionKey, Subscription>,
-    /// The subscriptions lariat derives from topic-to-topic links (see [`derive`]), by key.
+    /// The subscriptions lariat derives from topic-to-topic links (see [`derive()`]), by key.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub derived: BTreeMap<SubscriptionKey, Derived>,
 }

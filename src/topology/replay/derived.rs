@@ -1,6 +1,6 @@
 //! Derived subscriptions in replay: after each file's operations, the subscriptions that its
 //! topic-to-topic links imply are derived again, and the difference from the version before
-//! becomes operations of that file (see [`crate::topology::derive`]).
+//! becomes operations of that file (see [`crate::topology::derive()`]).
 
 use super::{Collected, Problem, Replay};
 use crate::topology::{derive, Operation, Topology};

@@ -201,3 +201,33 @@ fn an_explicit_down_gets_the_derived_operations_too() {
         format!("unsubscribe {MAILER}")
     );
 }
+
+#[test]
+fn a_link_makes_no_sns_call_and_its_derived_subscription_allows_the_upstream_topic() {
+    use crate::plan::{calls, Arns};
+    let project = load(&[
+        ("20240101000001_topics.toml", TOPICS),
+        ("20240101000002_link.toml", LINK),
+    ])
+    .expect("valid");
+    let arns = Arns {
+        region: "us-east-1".into(),
+        account_id: "123456789012".into(),
+    };
+    let text: Vec<String> = project.migrations[1]
+        .up
+        .iter()
+        .flat_map(|op| calls(op, &arns))
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(text.len(), 2, "{text:#?}");
+    assert!(
+        text[0].contains("allow sns:t-event-fanout-p-client_created"),
+        "{}",
+        text[0]
+    );
+    assert_eq!(
+        text[1],
+        "sns:Subscribe t-event-fanout-p-client_created -> sqs t-event-queue-p-user_created-mailer RawMessageDelivery=true"
+    );
+}
