@@ -141,14 +141,21 @@ fn errors_name_the_line() {
         .stderr(contains("20240101000004_fifo_mismatch.toml:8"));
 }
 
+/// Topic-to-topic links used to warn that AWS refuses them; lariat now derives direct
+/// subscriptions, counted in the summary and listed with -v.
 #[test]
-fn the_example_validates_with_the_topic_to_topic_warning() {
+fn the_example_validates_and_lists_its_derived_subscriptions() {
     lariat()
         .arg("validate")
         .assert()
         .success()
-        .stdout("5 migrations, 20 operations: valid\n")
-        .stderr(contains("warning: topic test-event-fanout-client_panel-client_created -> topic test-event-fanout-any-user_created: real AWS refuses"));
+        .stdout("5 migrations, 20 operations, 4 derived subscriptions: valid\n")
+        .stderr(contains("warning").not());
+    lariat()
+        .args(["-v", "validate"])
+        .assert()
+        .success()
+        .stdout(contains("derived: topic test-event-fanout-client_panel-client_created -> queue test-event-queue-any-user_created-mailer (via test-event-fanout-any-user_created)"));
 }
 
 /// The example's DOT, checked in: a change to the graph shows in review. Regenerate with

@@ -257,7 +257,8 @@ impl Replay<'_> {
         // copying the whole topology per file would make a large folder quadratic: only an
         // explicit `down` needs the state before, to check that it restores it
         let before = raw.down.as_ref().map(|_| state.clone());
-        let up = self.operations(raw, state, true);
+        let collected = self.operations(raw, state, true);
+        let up = self.with_derived(collected, state, errors_before);
         let down = match (&raw.down, &before) {
             (Some(down), Some(before)) => self.explicit_down(down, state, before),
             _ => up.iter().rev().map(Operation::inverse).collect(),
@@ -298,7 +299,9 @@ impl Replay<'_> {
             );
         }
         let mut state = after_up.clone();
-        let ops = self.operations(down.get_ref(), &mut state, false);
+        let errors_before = self.diagnostics.error_count();
+        let collected = self.operations(down.get_ref(), &mut state, false);
+        let ops = self.with_derived(collected, &mut state, errors_before);
         if state != *before {
             self.warn(
                 line,
@@ -310,12 +313,7 @@ impl Replay<'_> {
     }
 
     /// Resolves every operation of `raw` in dependency order, applying each to `state`.
-    fn operations(
-        &mut self,
-        raw: &RawMigration,
-        state: &mut Topology,
-        is_up: bool,
-    ) -> Vec<Operation> {
+    fn operations(&mut self, raw: &RawMigration, state: &mut Topology, is_up: bool) -> Collected {
         let mut out = Collected::default();
         for (line, spec) in self.lines(&raw.external_topic) {
             let result = self.external(ResourceKind::Topic, spec, state);
@@ -336,7 +334,7 @@ impl Replay<'_> {
             self.collect(&mut out, line, result, state, is_up);
         }
         for (line, spec) in self.lines(&raw.subscribe) {
-            let result = self.subscribe(spec, state, line);
+            let result = self.subscribe(spec, state);
             self.collect(&mut out, line, result, state, is_up);
         }
         for (line, spec) in self.lines(&raw.change_topic) {
@@ -368,7 +366,7 @@ impl Replay<'_> {
             let result = self.delete_topic(spec, state);
             self.collect(&mut out, line, result, state, is_up);
         }
-        out.ops
+        out
     }
 
     /// Warns about user tags whose keys lariat sets itself on the resource (`managed_by`,
@@ -901,25 +899,13 @@ impl Replay<'_> {
         })
     }
 
-    fn subscribe(
-        &mut self,
-        spec: &SubscriptionSpec,
-        state: &Topology,
-        line: usize,
-    ) -> Checked<Operation> {
+    fn subscribe(&self, spec: &SubscriptionSpec, state: &Topology) -> Checked<Operation> {
         reject_unset(&spec.unset, Verb::Create, "subscription")?;
         legacy::reject(spec.legacy, "subscribe")?;
         let key = self.subscription_key(spec, state)?;
         if state.subscriptions.contains_key(&key) {
             return Err(Problem::new(format!("{key} is already subscribed"))
                 .help("to change its attributes use [[change_subscription]]"));
-        }
-        if matches!(key.endpoint, Endpoint::Topic(_)) {
-            self.warn(
-                line,
-                Problem::new(format!("{key}: real AWS refuses topic-to-topic subscriptions (protocol `sns`); only emulators accept them"))
-                    .help("on AWS, subscribe each downstream queue to every upstream topic directly (many-to-one), or forward through a queue and a small consumer that republishes"),
-            );
         }
         let sub = Subscription {
             key,
@@ -1069,6 +1055,11 @@ fn touched_key(op: &Operation) -> String {
         | Operation::Unsubscribe(s)
         | Operation::ChangeSubscription { after: s, .. } => {
             format!("subscription {}", s.key)
+        }
+        Operation::SubscribeDerived(d)
+        | Operation::UnsubscribeDerived(d)
+        | Operation::ChangeDerived { after: d, .. } => {
+            format!("subscription {}", d.subscription.key)
         }
         Operation::DeleteLegacy(l) | Operation::RestoreLegacy(l) => l.key.to_string(),
     }
@@ -1419,5 +1410,6 @@ fn fifo_mismatch(a: &str, a_fifo: bool, b: &str) -> Problem {
 #[cfg(test)]
 mod tests;
 
+mod derived;
 mod external;
 mod legacy;

@@ -109,6 +109,8 @@ impl ConfigArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check every migration file; print every problem with its file, line and fix.
+    ///
+    /// With -v, also lists the subscriptions lariat derives from topic-to-topic links.
     Validate,
     /// Create files from templates.
     #[command(subcommand)]
@@ -127,6 +129,9 @@ enum Command {
         /// declare) instead of the files, so the two can be diffed.
         #[arg(long, conflicts_with = "at_version")]
         live: bool,
+        /// Also draw (dashed) the subscriptions lariat derives from topic-to-topic links.
+        #[arg(long)]
+        derived: bool,
     },
     /// List the topics, queues or subscriptions of the AWS account, names parsed into their
     /// parts by the naming rules.
@@ -407,7 +412,48 @@ fn invalid_table_name(err: &anyhow::Error) -> bool {
     })
 }
 
+/// `N migrations, M operations: valid`; derived subscriptions are counted apart, and with
+/// `verbose` listed with the links they stand for.
+fn validate_summary(
+    project: &lariat::topology::Project,
+    verbose: bool,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    use lariat::topology::Operation;
+    let count = project.migrations.len();
+    let ops = project.migrations.iter().flat_map(|m| &m.up);
+    let derived = |op: &&Operation| {
+        matches!(
+            op,
+            Operation::SubscribeDerived(_)
+                | Operation::UnsubscribeDerived(_)
+                | Operation::ChangeDerived { .. }
+        )
+    };
+    let derived_ops = ops.clone().filter(derived).count();
+    let operations = ops.count() - derived_ops;
+    let newest = project.topology_at(None);
+    if verbose {
+        for d in newest.derived.values() {
+            writeln!(
+                out,
+                "derived: {} ({}): AWS has no topic-to-topic subscription, so lariat subscribes the queue to the upstream topic directly",
+                d.subscription.key,
+                d.via_text()
+            )?;
+        }
+    }
+    match newest.derived.len() {
+        0 => writeln!(out, "{count} migrations, {operations} operations: valid"),
+        n => writeln!(
+            out,
+            "{count} migrations, {operations} operations, {n} derived subscriptions: valid"
+        ),
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let verbose = cli.verbose;
     let names = inspect::NameFlags::of(&cli.config);
     let config = cli.config.load()?;
     let mut out = io::stdout().lock();
@@ -427,12 +473,15 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Validate => {
             let migrator = Migrator::load(config)?;
             print_warnings(&migrator);
-            let count = migrator.project.migrations.len();
-            let operations: usize = migrator.project.migrations.iter().map(|m| m.up.len()).sum();
-            writeln!(out, "{count} migrations, {operations} operations: valid")?;
+            validate_summary(&migrator.project, verbose > 0, &mut out)?;
             Ok(exit::OK)
         }
-        Command::Graph { at, format, live } => {
+        Command::Graph {
+            at,
+            format,
+            live,
+            derived,
+        } => {
             let migrator = Migrator::load(config)?;
             if let Some(v) = at {
                 if migrator.project.get(v).is_none() {
@@ -443,10 +492,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 GraphFormat::Dot => graph::Format::Dot,
                 GraphFormat::Mermaid => graph::Format::Mermaid,
             };
-            let topology = match live {
+            let mut topology = match live {
                 true => inspect::live_graph(&migrator).await?,
                 false => migrator.project.topology_at(at),
             };
+            if !derived {
+                topology.derived.clear();
+            }
             write!(out, "{}", graph::render(&topology, format))?;
             Ok(exit::OK)
         }
