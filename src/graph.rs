@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::naming::ParsedName;
-use crate::topology::{Endpoint, External, Queue, Subscription, Topic, Topology};
+use crate::topology::{Derived, Endpoint, External, Queue, Subscription, Topic, Topology};
 
 /// The output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,6 +94,16 @@ fn edge_label(sub: &Subscription) -> String {
         marks.push("dlq");
     }
     marks.join(", ")
+}
+
+/// `derived via T`, plus the marks of [`edge_label`].
+fn derived_label(d: &Derived) -> String {
+    let marks = edge_label(&d.subscription);
+    let via = d.via.join(" → ");
+    match marks.is_empty() {
+        true => format!("derived via {via}"),
+        false => format!("derived via {via}, {marks}"),
+    }
 }
 
 fn node_label(node: &Node<'_>) -> String {
@@ -196,6 +206,16 @@ pub fn render_dot(topology: &Topology) -> String {
             );
         }
     }
+    for d in topology.derived.values() {
+        let key = &d.subscription.key;
+        let _ = writeln!(
+            out,
+            "  \"topic:{}\" -> \"{}\" [style=dashed, color=\"#6c8ebf\", label=\"{}\"];",
+            key.topic,
+            endpoint_id(&key.endpoint),
+            derived_label(d)
+        );
+    }
     for queue in topology.queues.values() {
         if let Some(d) = &queue.attributes.dead_letter {
             let _ = writeln!(
@@ -263,6 +283,16 @@ pub fn render_mermaid(topology: &Topology) -> String {
             "  {} {arrow}{label} {}",
             id(&format!("topic:{}", sub.key.topic)),
             id(&endpoint_id(&sub.key.endpoint))
+        );
+    }
+    for d in topology.derived.values() {
+        let key = &d.subscription.key;
+        let _ = writeln!(
+            out,
+            "  {} -.->|{}| {}",
+            id(&format!("topic:{}", key.topic)),
+            derived_label(d),
+            id(&endpoint_id(&key.endpoint))
         );
     }
     for queue in topology.queues.values() {

@@ -111,7 +111,8 @@ pub fn select(live: &Topology, declared: &Topology, instance: &str, filter: &Fil
     }
     let mut subscriptions = BTreeMap::new();
     for (key, s) in &live.subscriptions {
-        if declared.subscriptions.contains_key(key) {
+        // a derived subscription is lariat's own, standing for a topic-to-topic link
+        if declared.subscriptions.contains_key(key) || declared.derived.contains_key(key) {
             continue;
         }
         let adopted_topic = out.topics.contains_key(&key.topic);
@@ -429,7 +430,7 @@ impl Migrator {
             .to_string()
             .parse()
             .map_err(|_| Error::Import("the clock gives no usable version".into()))?;
-        let version = stamp.max(newest + 1);
+        let version = stamp.max(crate::migration::next_version(newest));
         let path = self
             .config
             .migrations

@@ -109,6 +109,10 @@ pub struct SubscriptionRow {
     pub pending_confirmation: bool,
     /// Subscription ARN (`PendingConfirmation` while pending).
     pub subscription_arn: String,
+    /// For a subscription lariat derives from topic-to-topic links, the topics it goes
+    /// through (`via T`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// What `lariat list` shows, ordered by name.
@@ -222,7 +226,22 @@ fn subscription_row(
             .is_some_and(|p| !p.trim().is_empty()),
         pending_confirmation: sub.pending(),
         subscription_arn: sub.arn.clone(),
+        via: None,
     })
+}
+
+/// Marks the subscriptions of a listing that `declared` derives from topic-to-topic links.
+pub fn mark_via(listing: &mut Listing, declared: &Topology) {
+    let Listing::Subscriptions(rows) = listing else {
+        return;
+    };
+    for row in rows.iter_mut().filter(|r| r.protocol == "sqs") {
+        let key = SubscriptionKey {
+            topic: row.topic.clone(),
+            endpoint: Endpoint::Queue(row.endpoint.clone()),
+        };
+        row.via = declared.derived.get(&key).map(|d| d.via_text());
+    }
 }
 
 /// The resources a project cares about: every name of its instance, and every name it
@@ -471,6 +490,53 @@ pub fn restrict(topology: &Topology, scope: &Scope) -> Topology {
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        derived: topology
+            .derived
+            .iter()
+            .filter(|(key, _)| {
+                scope.contains(ResourceKind::Topic, &key.topic)
+                    && scope.contains(key.endpoint.resource(), key.endpoint.name())
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+/// Recognises the declared topic-to-topic links in the account, for `lariat graph --live`: a
+/// link whose topics exist and whose derived subscriptions all exist is drawn as the link, its
+/// subscriptions moved to `live.derived`. A link only partly there is not drawn; what exists
+/// of it stays plain subscriptions.
+pub fn mark_derived(live: &mut Topology, declared: &Topology) {
+    let links = declared
+        .subscriptions
+        .iter()
+        .filter(|(k, _)| matches!(k.endpoint, Endpoint::Topic(_)));
+    for (key, link) in links {
+        let target = key.endpoint.name();
+        if !live.topics.contains_key(&key.topic) || !live.topics.contains_key(target) {
+            continue;
+        }
+        let derived: Vec<_> = declared
+            .derived
+            .values()
+            .filter(|d| d.subscription.key.topic == key.topic)
+            .filter(|d| d.via.first().map(String::as_str) == Some(target))
+            .collect();
+        let present = |d: &&crate::topology::Derived| {
+            live.subscriptions.contains_key(&d.subscription.key)
+                || live.derived.contains_key(&d.subscription.key)
+        };
+        if !derived.iter().all(present) {
+            continue;
+        }
+        for d in derived {
+            if let Some(sub) = live.subscriptions.remove(&d.subscription.key) {
+                let mut marked = d.clone();
+                marked.subscription = sub;
+                live.derived.insert(d.subscription.key.clone(), marked);
+            }
+        }
+        live.subscriptions.insert(key.clone(), link.clone());
     }
 }
 
@@ -608,13 +674,14 @@ pub fn drift(declared: &Topology, live: &Live, arns: &Arns, scope: &Scope) -> Dr
             }
         }
     }
-    for (key, d) in &declared.subscriptions {
+    let expected = declared.on_aws();
+    for (key, (d, _)) in &expected {
         if plan::external::foreign_parts(&key.topic).is_some() {
             // a subscription to another account's or region's topic is listed there, not here
             continue;
         }
-        let resource = ResourceRef::Subscription(key.clone());
-        match actual.subscriptions.get(key) {
+        let resource = ResourceRef::Subscription((*key).clone());
+        match actual.subscriptions.get(*key) {
             None => drift.missing.push(resource),
             Some(l) => {
                 let differences = compare(
@@ -641,7 +708,7 @@ pub fn drift(declared: &Topology, live: &Live, arns: &Arns, scope: &Scope) -> Dr
     let unexpected_subscriptions = actual
         .subscriptions
         .keys()
-        .filter(|k| !declared.subscriptions.contains_key(*k))
+        .filter(|k| !expected.contains_key(*k))
         .filter(|k| {
             scope.contains(ResourceKind::Topic, &k.topic)
                 || scope.contains(k.endpoint.resource(), k.endpoint.name())
@@ -727,8 +794,8 @@ fn missing_statements(
     let policy = live.queue_policies.get(queue).map(String::as_str);
     let queue_arn = arns.queue(queue);
     declared
-        .subscriptions
-        .keys()
+        .on_aws()
+        .into_keys()
         .filter(|k| k.endpoint == Endpoint::Queue(queue.to_owned()))
         .filter(|k| !scope.adopted_subscriptions.contains(*k))
         .filter_map(|k| {
@@ -867,7 +934,9 @@ pub async fn live_graph(migrator: &Migrator, progress: &Progress) -> Result<Topo
     let scope = Scope::new(migrator.config.instance.clone(), &declared);
     let aws = migrator.aws().await?;
     let live = read_live(&aws, &scope, false, progress).await?;
-    Ok(restrict(&live.topology, &scope))
+    let mut topology = restrict(&live.topology, &scope);
+    mark_derived(&mut topology, &declared);
+    Ok(topology)
 }
 
 #[cfg(test)]

@@ -6,8 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
+use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
@@ -70,6 +72,17 @@ pub fn discover(dir: &Path) -> (Vec<MigrationFile>, Diagnostics) {
             );
             continue;
         };
+        if let Some(problem) = version_problem(version) {
+            diagnostics.push(
+                Diagnostic::error(
+                    &path,
+                    None,
+                    format!("version {version:014} is not a UTC date and time: {problem}"),
+                )
+                .with_help("versions are UTC timestamps YYYYMMDDHHMMSS: rename the file with a real one (`lariat generate migration NAME` takes the current time)"),
+            );
+            continue;
+        }
         if let Some(first) = seen.get(&version) {
             diagnostics.push(
                 Diagnostic::error(
@@ -102,18 +115,35 @@ pub fn discover(dir: &Path) -> (Vec<MigrationFile>, Diagnostics) {
     (files, diagnostics)
 }
 
+/// Reads a migration file: a regular file (after following symlinks) of at most
+/// [`MAX_FILE_BYTES`]. A named pipe would block the read and a device such as `/dev/zero` never
+/// ends, so both are refused before they are opened, and the read stops after the limit
+/// whatever the metadata said.
 fn read_source(path: &Path) -> Result<String, Diagnostic> {
-    let len = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    if len > MAX_FILE_BYTES {
+    let cannot_read =
+        |err: std::io::Error| Diagnostic::error(path, None, format!("cannot read the file: {err}"));
+    let metadata = fs::metadata(path).map_err(cannot_read)?;
+    if !metadata.is_file() {
+        return Err(not_a_regular_file(path, &metadata.file_type()));
+    }
+    let file = fs::File::open(path).map_err(cannot_read)?;
+    // the file may have been swapped between the check and the open
+    let opened = file.metadata().map_err(cannot_read)?;
+    if !opened.is_file() {
+        return Err(not_a_regular_file(path, &opened.file_type()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(Diagnostic::error(
             path,
             None,
-            format!("file is {len} bytes; a migration may be at most {MAX_FILE_BYTES}"),
+            format!("file is larger than {MAX_FILE_BYTES} bytes, the most a migration may have"),
         )
         .with_help("split it into several migrations"));
     }
-    let bytes = fs::read(path)
-        .map_err(|err| Diagnostic::error(path, None, format!("cannot read the file: {err}")))?;
     String::from_utf8(bytes).map_err(|err| {
         Diagnostic::error(
             path,
@@ -127,6 +157,41 @@ fn read_source(path: &Path) -> Result<String, Diagnostic> {
     })
 }
 
+fn not_a_regular_file(path: &Path, file_type: &fs::FileType) -> Diagnostic {
+    let link = fs::read_link(path)
+        .map(|target| format!(" (a symbolic link to {})", target.display()))
+        .unwrap_or_default();
+    Diagnostic::error(
+        path,
+        None,
+        format!(
+            "is {}{link}, not a regular file; migrations are read only from regular files",
+            describe(file_type)
+        ),
+    )
+    .with_help("replace it with the migration's TOML file, or move it out of the migrations folder")
+}
+
+fn describe(file_type: &fs::FileType) -> &'static str {
+    if file_type.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if file_type.is_fifo() {
+            return "a named pipe";
+        }
+        if file_type.is_char_device() || file_type.is_block_device() {
+            return "a device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    "something else"
+}
+
 /// Splits `20240101120000_user_created.toml` into its version and name.
 pub fn parse_file_name(file_name: &str) -> Option<(i64, String)> {
     let stem = file_name.strip_suffix(".toml")?;
@@ -138,6 +203,50 @@ pub fn parse_file_name(file_name: &str) -> Option<(i64, String)> {
         return None;
     }
     Some((version.parse().ok()?, name.to_owned()))
+}
+
+/// The version `00000000000000`: accepted beside timestamps, it sorts before all of them.
+pub const BASELINE_VERSION: i64 = 0;
+
+/// Why `version` is not a UTC timestamp `YYYYMMDDHHMMSS` (`month 13 does not exist`), or
+/// `None` when it is one or [`BASELINE_VERSION`].
+pub fn version_problem(version: i64) -> Option<String> {
+    if version == BASELINE_VERSION {
+        return None;
+    }
+    if !(0..=99_999_999_999_999).contains(&version) {
+        return Some("it does not have 14 digits".to_owned());
+    }
+    let part = |divisor: i64| u32::try_from(version / divisor % 100).unwrap_or(u32::MAX);
+    let year = i32::try_from(version / 10_000_000_000).unwrap_or(i32::MAX);
+    let (month, day) = (part(100_000_000), part(1_000_000));
+    let (hour, minute, second) = (part(10_000), part(100), part(1));
+    if !(1..=12).contains(&month) {
+        return Some(format!("month {month} does not exist"));
+    }
+    if NaiveDate::from_ymd_opt(year, month, day).is_none() {
+        return Some(format!("day {day} does not exist in {year:04}-{month:02}"));
+    }
+    if hour > 23 {
+        return Some(format!("hour {hour} does not exist"));
+    }
+    if minute > 59 {
+        return Some(format!("minute {minute} does not exist"));
+    }
+    if second > 59 {
+        return Some(format!("second {second} does not exist"));
+    }
+    None
+}
+
+/// The version one second after `version`: what to rename a file to so that it sorts right
+/// after it. For a version that is not a timestamp, the next number.
+pub fn next_version(version: i64) -> i64 {
+    NaiveDateTime::parse_from_str(&format!("{version:014}"), "%Y%m%d%H%M%S")
+        .ok()
+        .and_then(|time| time.checked_add_signed(TimeDelta::seconds(1)))
+        .and_then(|time| time.format("%Y%m%d%H%M%S").to_string().parse().ok())
+        .unwrap_or(version + 1)
 }
 
 /// `[a-z][a-z0-9_]*`, no double or trailing underscore.
@@ -162,10 +271,37 @@ pub fn checksum(bytes: &[u8]) -> String {
 /// Parses a migration's TOML; a syntax or type error becomes one diagnostic with its line.
 pub fn parse(file: &MigrationFile) -> Result<RawMigration, Diagnostic> {
     toml::from_str::<RawMigration>(&file.source).map_err(|err| {
-        let line = err.span().map(|span| line_of(&file.source, span.start));
-        Diagnostic::error(&file.path, line, err.message().trim().to_owned())
+        let raw_message = err.message().trim();
+        let line = match err.span() {
+            Some(span) => Some(line_of(&file.source, span.start)),
+            None => first_failing_line(&file.source, raw_message),
+        };
+        let message = match raw_message {
+            "recursion limit" => {
+                "tables or keys are nested too deeply: TOML is read to 80 levels at most".to_owned()
+            }
+            other => other.to_owned(),
+        };
+        Diagnostic::error(&file.path, line, message)
             .with_help("see the migration file format in the README, or the commented template that `lariat generate migration` writes")
     })
+}
+
+/// The line of an error the TOML parser reports without a position (its nesting limit): the
+/// first line whose prefix of the file fails with the same message.
+fn first_failing_line(source: &str, message: &str) -> Option<usize> {
+    let ends: Vec<usize> = source
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .chain(std::iter::once(source.len()))
+        .collect();
+    let fails = |end: &usize| {
+        toml::from_str::<toml::Table>(&source[..*end])
+            .err()
+            .is_some_and(|e| e.span().is_none() && e.message().trim() == message)
+    };
+    let index = ends.partition_point(|end| !fails(end));
+    (index < ends.len()).then_some(index + 1)
 }
 
 /// The operations of a migration file as written; `down` has the same shape.
@@ -447,6 +583,37 @@ mod tests {
         }
     }
 
+    /// Regression (issue 11): `20241399000000` (month 13, day 99) was accepted as a version.
+    #[test]
+    fn versions_are_real_utc_timestamps() {
+        for good in [
+            20240101120000,
+            20241231235959,
+            20240229000000,
+            BASELINE_VERSION,
+        ] {
+            assert_eq!(version_problem(good), None, "{good}");
+        }
+        for (bad, why) in [
+            (20241399000000, "month 13 does not exist"),
+            (20240001000000, "month 0 does not exist"),
+            (20240230000000, "day 30 does not exist in 2024-02"),
+            (20230229000000, "day 29 does not exist in 2023-02"),
+            (20240100000000, "day 0 does not exist in 2024-01"),
+            (20240101240000, "hour 24 does not exist"),
+            (20240101006000, "minute 60 does not exist"),
+            (20240101000060, "second 60 does not exist"),
+        ] {
+            assert_eq!(version_problem(bad).as_deref(), Some(why), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_next_version_is_the_next_second() {
+        assert_eq!(next_version(20240101000059), 20240101000100);
+        assert_eq!(next_version(20241231235959), 20250101000000);
+    }
+
     #[test]
     fn snake_case() {
         assert!(is_snake_case("user_created2"));
@@ -486,6 +653,25 @@ mod tests {
         let src = "\n[[create_queue]]\ntype = \"a\"\nfifo = \"yes\"\n";
         let d = parse(&file(src)).unwrap_err();
         assert_eq!(d.line, Some(4), "{d}");
+    }
+
+    /// Regression (issue 11): a 2,000-deep `[down.down...]` said only "recursion limit".
+    #[test]
+    fn deep_nesting_names_its_line() {
+        let deep = format!(
+            "description = \"x\"\n\n[{}]\n",
+            vec!["down"; 2000].join(".")
+        );
+        let d = parse(&file(&deep)).unwrap_err();
+        assert_eq!(d.line, Some(3), "{d}");
+        assert!(d.message.contains("nested too deeply"), "{d}");
+        let inline = format!(
+            "description = \"x\"\nx = {}1{}\n",
+            "{a = ".repeat(100),
+            "}".repeat(100)
+        );
+        let d = parse(&file(&inline)).unwrap_err();
+        assert_eq!(d.line, Some(2), "{d}");
     }
 
     #[test]

@@ -300,12 +300,13 @@ impl Migrator {
         on_event: &(dyn Fn(Event) + Sync),
         make_plan: impl FnOnce(&[store::AppliedVersion]) -> Result<Plan, PlanError>,
     ) -> Result<Report, Error> {
-        let aws = self.aws().await?;
         let store = self.store().await?;
         store.lock(options.lock_timeout).await?;
         let result: Result<Report, Error> = async {
             let applied = store.list().await?;
             let plan = make_plan(&applied)?;
+            // a refused plan (edited or missing file, unknown version) makes no AWS call
+            let aws = self.aws().await?;
             self.check_external(&plan, &aws).await?;
             let plan = legacy_records(plan, &applied, &aws, store.as_ref()).await?;
             let report =

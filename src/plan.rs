@@ -260,7 +260,11 @@ pub fn plan_migrate(
                     version: m.version,
                     name: m.name.clone(),
                     newest,
-                    suggestion: format!("{}_{}.toml", newest + 1, m.name),
+                    suggestion: format!(
+                        "{}_{}.toml",
+                        crate::migration::next_version(newest),
+                        m.name
+                    ),
                 });
             }
         }
@@ -666,50 +670,77 @@ pub fn calls(op: &Operation, arns: &Arns) -> Vec<Call> {
             }
             out
         }
-        Operation::Subscribe(s) => {
-            let mut out = Vec::new();
-            if let Endpoint::Queue(queue) = &s.key.endpoint {
-                out.push(Call::AllowTopic {
-                    queue: queue.clone(),
-                    topic: s.key.topic.clone(),
-                });
-            }
-            out.push(Call::Subscribe {
-                topic: s.key.topic.clone(),
-                endpoint: s.key.endpoint.clone(),
-                attributes: subscription_attributes(s, arns),
-            });
-            out
+        // a topic-to-topic link has no AWS counterpart: its derived subscriptions make it real
+        Operation::Subscribe(s)
+        | Operation::Unsubscribe(s)
+        | Operation::ChangeSubscription { after: s, .. }
+            if matches!(s.key.endpoint, Endpoint::Topic(_)) =>
+        {
+            Vec::new()
         }
-        Operation::Unsubscribe(s) => {
-            let mut out = vec![Call::Unsubscribe {
-                topic: s.key.topic.clone(),
-                endpoint: s.key.endpoint.clone(),
-            }];
-            if let Endpoint::Queue(queue) = &s.key.endpoint {
-                out.push(Call::RevokeTopic {
-                    queue: queue.clone(),
-                    topic: s.key.topic.clone(),
-                });
-            }
-            out
+        Operation::Subscribe(s) => subscribe_calls(s, arns),
+        Operation::SubscribeDerived(d) => subscribe_calls(&d.subscription, arns),
+        Operation::Unsubscribe(s) => unsubscribe_calls(s),
+        Operation::UnsubscribeDerived(d) => unsubscribe_calls(&d.subscription),
+        Operation::ChangeSubscription { before, after } => {
+            change_subscription_calls(before, after, arns)
         }
-        Operation::ChangeSubscription { before, after } => changed(
-            &subscription_attributes(before, arns),
-            &subscription_attributes(after, arns),
-            subscription_default,
-        )
-        .into_iter()
-        .map(|(key, value)| Call::SetSubscriptionAttribute {
-            topic: after.key.topic.clone(),
-            endpoint: after.key.endpoint.clone(),
-            key,
-            value,
-        })
-        .collect(),
+        Operation::ChangeDerived { before, after } => {
+            change_subscription_calls(&before.subscription, &after.subscription, arns)
+        }
         Operation::DeleteLegacy(l) => legacy::delete_calls(l),
         Operation::RestoreLegacy(l) => legacy::restore_calls(l),
     }
+}
+
+fn subscribe_calls(s: &Subscription, arns: &Arns) -> Vec<Call> {
+    let mut out = Vec::new();
+    if let Endpoint::Queue(queue) = &s.key.endpoint {
+        out.push(Call::AllowTopic {
+            queue: queue.clone(),
+            topic: s.key.topic.clone(),
+        });
+    }
+    out.push(Call::Subscribe {
+        topic: s.key.topic.clone(),
+        endpoint: s.key.endpoint.clone(),
+        attributes: subscription_attributes(s, arns),
+    });
+    out
+}
+
+fn unsubscribe_calls(s: &Subscription) -> Vec<Call> {
+    let mut out = vec![Call::Unsubscribe {
+        topic: s.key.topic.clone(),
+        endpoint: s.key.endpoint.clone(),
+    }];
+    if let Endpoint::Queue(queue) = &s.key.endpoint {
+        out.push(Call::RevokeTopic {
+            queue: queue.clone(),
+            topic: s.key.topic.clone(),
+        });
+    }
+    out
+}
+
+fn change_subscription_calls(
+    before: &Subscription,
+    after: &Subscription,
+    arns: &Arns,
+) -> Vec<Call> {
+    changed(
+        &subscription_attributes(before, arns),
+        &subscription_attributes(after, arns),
+        subscription_default,
+    )
+    .into_iter()
+    .map(|(key, value)| Call::SetSubscriptionAttribute {
+        topic: after.key.topic.clone(),
+        endpoint: after.key.endpoint.clone(),
+        key,
+        value,
+    })
+    .collect()
 }
 
 /// The calls of a whole plan; a queue created in it tolerates the attributes that later steps
@@ -750,28 +781,24 @@ pub fn plan_calls(plan: &Plan, arns: &Arns) -> Vec<Vec<Vec<Call>>> {
         .collect()
 }
 
-/// Topics and queues one migration deletes. Within that migration, removing a subscription of
-/// a deleted topic (AWS deletes a topic's subscriptions with it) or a policy statement of a
-/// deleted queue is work thrown away. Only the same migration counts: its version is recorded
-/// once all of it is done, so the table never claims a state AWS has not reached.
+/// Topics and queues one migration deletes. Within that migration, removing a policy statement
+/// of a deleted queue is work thrown away. Subscriptions of a deleted topic are still removed:
+/// AWS deletes them with the topic, but LocalStack keeps them, listed, pointing at nothing.
+/// Only the same migration counts: its version is recorded once all of it is done, so the
+/// table never claims a state AWS has not reached.
 struct Deleted<'a> {
-    topics: BTreeSet<&'a str>,
     queues: BTreeSet<&'a str>,
 }
 
 impl<'a> Deleted<'a> {
     fn in_step(ops: &'a [Operation]) -> Deleted<'a> {
         let mut deleted = Deleted {
-            topics: BTreeSet::new(),
             queues: BTreeSet::new(),
         };
         for op in ops {
             match op {
                 // deleting the reference to an external topic deletes nothing
                 _ if external::is_external(op) => {}
-                Operation::DeleteTopic(t) => {
-                    deleted.topics.insert(&t.name);
-                }
                 Operation::DeleteQueue(q) => {
                     deleted.queues.insert(&q.name);
                 }
@@ -783,12 +810,24 @@ impl<'a> Deleted<'a> {
 
     fn makes_redundant(&self, call: &Call) -> bool {
         match call {
-            Call::Unsubscribe { topic, .. } => self.topics.contains(topic.as_str()),
             Call::RevokeTopic { queue, .. } => self.queues.contains(queue.as_str()),
             _ => false,
         }
     }
 }
+
+/// Every tag key lariat may put on what it creates ([`resource_tags`]); a user tag with one of
+/// these keys is overwritten.
+pub const LARIAT_TAGS: [&str; 8] = [
+    "managed_by",
+    "standard",
+    "instance",
+    "kind",
+    "publisher",
+    "type",
+    "fifo",
+    "dest",
+];
 
 /// The tags lariat puts on what it creates, as the Ruby gem does, plus `managed_by`.
 pub fn resource_tags(naming: &ParsedName, user: &Tags) -> Tags {

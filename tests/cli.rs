@@ -99,6 +99,10 @@ fn validate_reports_one_precise_error_per_broken_file() {
             "20240101000011_fifo_only_attribute.toml",
             "applies to FIFO queues only",
         ),
+        (
+            "20241399000000_month_thirteen.toml",
+            "version 20241399000000 is not a UTC date and time: month 13 does not exist",
+        ),
     ];
     for (file, message) in expect {
         let errors = per_file
@@ -117,7 +121,7 @@ fn validate_reports_one_precise_error_per_broken_file() {
         );
     }
     assert_eq!(per_file.len(), expect.len(), "{stderr}");
-    assert!(stderr.ends_with("12 errors, 0 warnings\n"), "{stderr}");
+    assert!(stderr.ends_with("13 errors, 0 warnings\n"), "{stderr}");
 }
 
 #[test]
@@ -137,14 +141,21 @@ fn errors_name_the_line() {
         .stderr(contains("20240101000004_fifo_mismatch.toml:8"));
 }
 
+/// Topic-to-topic links used to warn that AWS refuses them; lariat now derives direct
+/// subscriptions, counted in the summary and listed with -v.
 #[test]
-fn the_example_validates_with_the_topic_to_topic_warning() {
+fn the_example_validates_and_lists_its_derived_subscriptions() {
     lariat()
         .arg("validate")
         .assert()
         .success()
-        .stdout("5 migrations, 20 operations: valid\n")
-        .stderr(contains("warning: topic test-event-fanout-client_panel-client_created -> topic test-event-fanout-any-user_created: real AWS refuses"));
+        .stdout("5 migrations, 20 operations, 4 derived subscriptions: valid\n")
+        .stderr(contains("warning").not());
+    lariat()
+        .args(["-v", "validate"])
+        .assert()
+        .success()
+        .stdout(contains("derived: topic test-event-fanout-client_panel-client_created -> queue test-event-queue-any-user_created-mailer (via test-event-fanout-any-user_created)"));
 }
 
 /// The example's DOT, checked in: a change to the graph shows in review. Regenerate with
@@ -292,8 +303,10 @@ fn a_reader_that_stops_early_is_not_an_error() {
     for i in 0..400 {
         let text = format!("[[create_topic]]\ntype = \"t{i}\"\n[[create_queue]]\ntype = \"t{i}\"\ndest = \"worker\"\n[[subscribe]]\ntopic = {{ type = \"t{i}\" }}\nqueue = {{ type = \"t{i}\", dest = \"worker\" }}\n");
         std::fs::write(
-            dir.path()
-                .join(format!("{}_m{i}.toml", 20_240_101_000_000_i64 + i)),
+            dir.path().join(format!(
+                "{}_m{i}.toml",
+                20_240_101_000_000_i64 + i / 60 * 100 + i % 60
+            )),
             text,
         )
         .unwrap();

@@ -166,21 +166,30 @@ async fn published_messages_reach_every_subscribed_queue() {
     assert_eq!(statistic, [r#"{"amount":150}"#, r#"{"user":1}"#]);
 }
 
+/// The bodies in the queue, polled until a poll finds nothing new: LocalStack delivers one
+/// message at a time, so a single receive may return only the first.
 async fn receive(aws: &lariat::aws::Aws, queue: &str) -> Vec<String> {
-    let out = aws
-        .sqs
-        .receive_message()
-        .queue_url(aws.queue_url(queue))
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await
-        .unwrap();
-    out.messages()
-        .iter()
-        .filter_map(|m| m.body())
-        .map(str::to_owned)
-        .collect()
+    let mut bodies = Vec::new();
+    loop {
+        let out = aws
+            .sqs
+            .receive_message()
+            .queue_url(aws.queue_url(queue))
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if out.messages().is_empty() {
+            return bodies;
+        }
+        bodies.extend(
+            out.messages()
+                .iter()
+                .filter_map(|m| m.body())
+                .map(str::to_owned),
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

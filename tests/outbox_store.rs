@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lariat::message::{Envelope, Event};
-use lariat::outbox::relay::{EntryResult, Relay, RelayOptions, Sink};
+use lariat::outbox::relay::{EntryResult, Relay, RelayOptions, Sink, MIN_LEASE};
 use lariat::outbox::{self, Claim, Outbox, OutboxMessage, OutboxStore, ResendFilter, Row, Target};
 use serde_json::{json, Value};
 
@@ -361,6 +361,48 @@ async fn a_dead_relays_claims_are_taken_over_after_the_lease(db: TestDb) {
     assert_eq!(order, [0, 1]);
 }
 
+/// Regression (issue 11): `--lease 0` made the lease keeper panic (a zero interval) and every
+/// claim expire at once, so concurrent relays sent the same rows again. A lease below
+/// `MIN_LEASE` is raised to it and renewed while a slow batch is in flight.
+async fn a_zero_lease_is_raised_so_slow_batches_are_sent_once(db: TestDb) {
+    let store = db.store().await;
+    let messages: Vec<OutboxMessage> = (0..10)
+        .map(|i| OutboxMessage::to_topic(event(json!({"i": i})), "t"))
+        .collect();
+    db.enqueue(&messages, true).await;
+    let sink = Arc::new(MemorySink {
+        delay: Duration::from_millis(2500),
+        ..MemorySink::default()
+    });
+    let relays: Vec<Relay> = ["zero-a", "zero-b", "zero-c"]
+        .into_iter()
+        .map(|id| {
+            let options = RelayOptions {
+                lease: Duration::ZERO,
+                ..fast_options(id)
+            };
+            Relay::new(store.clone(), sink.clone(), options)
+        })
+        .collect();
+    assert_eq!(relays[0].options().lease, MIN_LEASE);
+    let runs = relays
+        .iter()
+        .map(|relay| relay.run(tokio::time::sleep(Duration::from_secs(4))));
+    for report in futures::future::join_all(runs).await {
+        report.unwrap();
+    }
+    let mut sent: Vec<i64> = sink
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, d)| d["i"].as_i64().unwrap())
+        .collect();
+    sent.sort();
+    assert_eq!(sent, (0..10).collect::<Vec<i64>>(), "each row sent once");
+    assert!(store.stats().await.unwrap().is_empty());
+}
+
 async fn split_keys_select_targets_and_groups(db: TestDb) {
     let store = db.store().await;
     db.enqueue(
@@ -410,6 +452,7 @@ mod every_database {
         a_rejecting_target_ends_in_dead_rows_while_the_rest_flows,
         a_dead_relays_claims_are_taken_over_after_the_lease,
         split_keys_select_targets_and_groups,
+        a_zero_lease_is_raised_so_slow_batches_are_sent_once,
     );
 }
 

@@ -146,7 +146,7 @@ pub enum InboxError {
         expected: &'static str,
     },
     /// The database could not be reached.
-    #[error("could not connect to `{url}`: check the database url and that the server is running")]
+    #[error("could not connect to `{url}`: {source}; check the database url and that the server is running")]
     Connect {
         /// The URL, password replaced by `***`.
         url: String,
@@ -155,7 +155,7 @@ pub enum InboxError {
         source: sqlx::Error,
     },
     /// A statement against the inbox table failed.
-    #[error("could not {action} (inbox table `{table}`); if the table is missing, run `lariat inbox install`")]
+    #[error("could not {action} (inbox table `{table}`): {source}; if the table is missing, run `lariat inbox install`")]
     Query {
         /// What was being done.
         action: String,

@@ -3,10 +3,13 @@
 //! way), times are `DATETIME(6)` in UTC. Two copies of one message are serialized by a row
 //! lock (`SELECT ... FOR UPDATE`).
 
+use std::str::FromStr as _;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::mysql::{MySqlConnection, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPoolOptions};
+use sqlx::{ConnectOptions as _, Connection as _};
 use sqlx::{MySql, MySqlPool, Transaction};
 use uuid::Uuid;
 
@@ -75,10 +78,13 @@ impl InboxDatabase for MySql {
             }
             _ => url.to_owned(),
         };
-        MySqlPoolOptions::new()
+        let options = MySqlConnectOptions::from_str(&url)?;
+        // One connection first, as the other commands do: a pool would retry an unreachable
+        // server until its acquire timeout (30 s) and then hide the cause.
+        options.connect().await?.close().await?;
+        Ok(MySqlPoolOptions::new()
             .max_connections(POOL_CONNECTIONS)
-            .connect(&url)
-            .await
+            .connect_lazy_with(options))
     }
 
     async fn insert(pool: &MySqlPool, table: &str, row: &InboxMessage) -> Result<(), sqlx::Error> {

@@ -1,11 +1,14 @@
 //! PostgreSQL backend of the inbox: native `UUID`, `JSONB` and `TIMESTAMPTZ` columns, and a
 //! row lock (`SELECT ... FOR UPDATE`) that serializes two copies of one message.
 
+use std::str::FromStr as _;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::postgres::{PgConnection, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::types::Json;
+use sqlx::{ConnectOptions as _, Connection as _};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -69,10 +72,13 @@ impl InboxDatabase for Postgres {
     }
 
     async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
-        PgPoolOptions::new()
+        let options = PgConnectOptions::from_str(url)?;
+        // One connection first, as the other commands do: a pool would retry an unreachable
+        // server until its acquire timeout (30 s) and then hide the cause.
+        options.connect().await?.close().await?;
+        Ok(PgPoolOptions::new()
             .max_connections(POOL_CONNECTIONS)
-            .connect(url)
-            .await
+            .connect_lazy_with(options))
     }
 
     async fn insert(pool: &PgPool, table: &str, row: &InboxMessage) -> Result<(), sqlx::Error> {

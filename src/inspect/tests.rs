@@ -29,7 +29,8 @@ fn scope(declared: &Topology) -> Scope {
 
 /// What AWS (here: moto 5.2.5, as observed) answers for a topology lariat applied: the
 /// declared attributes plus the defaults it fills in, lariat's tags, the queue policy
-/// statements, and string-typed JSON numbers.
+/// statements, string-typed JSON numbers, and derived subscriptions in place of
+/// topic-to-topic links.
 fn account_of(topology: &Topology) -> Inventory {
     let arns = arns();
     let topics = topology
@@ -69,7 +70,7 @@ fn account_of(topology: &Topology) -> Inventory {
                 *policy = policy.replace(r#""maxReceiveCount":"#, r#""maxReceiveCount": "#);
             }
             let mut policy = None;
-            for key in topology.subscriptions.keys() {
+            for key in topology.on_aws().into_keys() {
                 if key.endpoint == Endpoint::Queue(q.name.clone()) {
                     policy = plan::policy_with_topic(
                         policy.as_deref(),
@@ -92,8 +93,9 @@ fn account_of(topology: &Topology) -> Inventory {
         })
         .collect();
     let subscriptions = topology
-        .subscriptions
-        .values()
+        .on_aws()
+        .into_values()
+        .map(|(s, _)| s)
         .enumerate()
         .map(|(i, s)| {
             let mut attributes = plan::subscription_attributes(s, &arns);
@@ -142,7 +144,8 @@ fn an_applied_topology_reads_back_as_itself() {
     );
     assert_eq!(
         live.topology.subscriptions.keys().collect::<Vec<_>>(),
-        declared.subscriptions.keys().collect::<Vec<_>>()
+        declared.on_aws().into_keys().collect::<Vec<_>>(),
+        "the derived subscriptions, and no topic-to-topic one"
     );
     let mailer = &live.topology.queues[MAILER];
     assert_eq!(mailer.naming, declared.queues[MAILER].naming);
@@ -168,17 +171,61 @@ fn an_applied_topology_reads_back_as_itself() {
     assert!(live.queue_policies.contains_key(STATISTIC));
 }
 
+/// The account holds no topic-to-topic link, only the subscriptions derived from it, which
+/// the live graph recognises: it draws the link, and the derived subscriptions as derived.
 #[test]
 fn the_live_graph_equals_the_declared_graph() {
     let declared = example();
     let live = live(&account_of(&declared), &arns());
-    let drawn = restrict(&live.topology, &scope(&declared));
+    let mut drawn = restrict(&live.topology, &scope(&declared));
+    mark_derived(&mut drawn, &declared);
+    assert_eq!(drawn.derived.len(), 4);
     for format in [crate::graph::Format::Dot, crate::graph::Format::Mermaid] {
         assert_eq!(
             crate::graph::render(&drawn, format),
             crate::graph::render(&declared, format)
         );
     }
+}
+
+#[test]
+fn a_link_missing_a_derived_subscription_is_not_drawn() {
+    let declared = example();
+    let mut account = account_of(&declared);
+    account.subscriptions.retain(|s| {
+        !(s.topic_arn.ends_with("client_panel-client_created") && s.endpoint.ends_with("mailer"))
+    });
+    let live = live(&account, &arns());
+    let mut drawn = restrict(&live.topology, &scope(&declared));
+    mark_derived(&mut drawn, &declared);
+    let links: Vec<_> = drawn
+        .subscriptions
+        .keys()
+        .filter(|k| matches!(k.endpoint, Endpoint::Topic(_)))
+        .map(|k| k.topic.as_str())
+        .collect();
+    assert_eq!(
+        links,
+        ["test-event-fanout-management_panel-manager_created"]
+    );
+    let report = drift(&declared, &live, &arns(), &scope(&declared));
+    assert_eq!(report.missing.len(), 1, "{report:#?}");
+}
+
+#[test]
+fn derived_subscriptions_are_expected_and_marked_in_listings() {
+    let declared = example();
+    let account = account_of(&declared);
+    let live = live(&account, &arns());
+    let report = drift(&declared, &live, &arns(), &scope(&declared));
+    assert!(report.is_empty(), "{report:#?}");
+    let mut listing = listing(&account, What::Subscriptions, &Filter::default(), &arns());
+    mark_via(&mut listing, &declared);
+    let Listing::Subscriptions(rows) = listing else {
+        panic!("subscriptions")
+    };
+    let via: Vec<_> = rows.iter().filter_map(|r| r.via.as_deref()).collect();
+    assert_eq!(via, ["via test-event-fanout-any-user_created"; 4]);
 }
 
 #[test]
@@ -374,7 +421,7 @@ fn nothing_applied_means_everything_of_the_instance_is_unexpected() {
     let declared = Topology::default();
     let live = live(&account_of(&example()), &arns());
     let drift = drift(&declared, &live, &arns(), &scope(&declared));
-    assert_eq!(drift.unexpected.len(), 6 + 6 + 8);
+    assert_eq!(drift.unexpected.len(), 6 + 6 + 10);
     assert!(drift.missing.is_empty() && drift.differing.is_empty());
 }
 
@@ -466,9 +513,10 @@ fn listings_show_parsed_names_and_subscription_marks() {
             filter_policy: true,
             pending_confirmation: false,
             subscription_arn: format!(
-                "{}:4",
+                "{}:6",
                 arns().topic("test-event-fanout-orders-order_created")
             ),
+            via: None,
         }]
     );
     let Listing::Subscriptions(all) =

@@ -83,7 +83,7 @@ pub enum OutboxError {
         url: String,
     },
     /// The database could not be reached.
-    #[error("could not connect to `{url}`: check the database url and that the server is running")]
+    #[error("could not connect to `{url}`: {source}; check the database url and that the server is running")]
     Connect {
         /// The URL, password replaced by `***`.
         url: String,

@@ -58,6 +58,11 @@ pub trait Sink: Send + Sync {
     async fn send_batch(&self, target: &Target, rows: &[Row]) -> Vec<EntryResult>;
 }
 
+/// The shortest lease a relay takes: its claims are renewed every third of the lease, and a
+/// shorter one would expire before a batch call returns, so other relays would send the same
+/// rows again. [`Relay::new`] raises a shorter [`RelayOptions::lease`] to it.
+pub const MIN_LEASE: Duration = Duration::from_secs(1);
+
 /// How a relay works; see `lariat outbox relay --help` for each setting.
 #[derive(Debug, Clone)]
 pub struct RelayOptions {
@@ -67,7 +72,8 @@ pub struct RelayOptions {
     pub batch_size: usize,
     /// Batch calls in flight at once.
     pub concurrency: usize,
-    /// How long a claim lasts without renewal; a killed relay's rows are free after this.
+    /// How long a claim lasts without renewal; a killed relay's rows are free after this. At
+    /// least [`MIN_LEASE`].
     pub lease: Duration,
     /// Failed sends after which a row is dead.
     pub max_attempts: u32,
@@ -258,6 +264,7 @@ impl Relay {
         options.batch_size = options.batch_size.clamp(1, MAX_BATCH_SIZE);
         options.concurrency = options.concurrency.max(1);
         options.max_attempts = options.max_attempts.max(1);
+        options.lease = options.lease.max(MIN_LEASE);
         options.relay_id = options.relay_id.chars().take(64).collect();
         Self {
             store,

@@ -146,7 +146,7 @@ pub enum StoreError {
 
     /// The database could not be reached.
     #[error(
-        "could not connect to `{url}`: check the database url and that the server is running",
+        "could not connect to `{url}`: {source}; check the database url and that the server is running",
         url = redact_url(.url)
     )]
     Connect {
@@ -158,7 +158,7 @@ pub enum StoreError {
     },
 
     /// A statement against the version table failed.
-    #[error("could not {action} (version table `{table}`)")]
+    #[error("could not {action} (version table `{table}`): {source}")]
     Query {
         /// What was being done, e.g. `record version 3`.
         action: String,

@@ -5,6 +5,7 @@
 //! inverse of every operation is known: the `down` of a delete recreates the resource with its
 //! declared attributes, the `down` of a change restores the previous values.
 
+mod derive;
 mod legacy;
 mod replay;
 
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::naming::{ParsedName, ResourceKind};
 
+pub use derive::{combine, derive, merge_filter_policies, DeriveError, Derived};
 pub use legacy::{
     Legacy, LegacyKey, LegacyRecord, RecordedSubscription, QUEUE_ATTRIBUTES,
     SUBSCRIPTION_ATTRIBUTES, TOPIC_ATTRIBUTES,
@@ -171,7 +173,8 @@ pub enum Endpoint {
     /// An SQS queue (protocol `sqs`).
     #[serde(rename = "sqs")]
     Queue(String),
-    /// Another SNS topic (protocol `sns`; accepted by emulators, refused by real AWS).
+    /// Another SNS topic: a link, made real by derived subscriptions of the target topic's
+    /// queues ([`Derived`]); AWS holds no subscription for it.
     #[serde(rename = "sns")]
     Topic(String),
 }
@@ -244,8 +247,11 @@ pub struct Topology {
     pub topics: BTreeMap<String, Topic>,
     /// Queues by name.
     pub queues: BTreeMap<String, Queue>,
-    /// Subscriptions by topic and endpoint.
+    /// Subscriptions by topic and endpoint, as declared (topic-to-topic links included).
     pub subscriptions: BTreeMap<SubscriptionKey, Subscription>,
+    /// The subscriptions lariat derives from topic-to-topic links (see [`derive()`]), by key.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub derived: BTreeMap<SubscriptionKey, Derived>,
 }
 
 impl Topology {
@@ -287,9 +293,30 @@ impl Topology {
             Operation::Unsubscribe(sub) => {
                 self.subscriptions.remove(&sub.key);
             }
+            Operation::SubscribeDerived(d) | Operation::ChangeDerived { after: d, .. } => {
+                self.derived.insert(d.subscription.key.clone(), d.clone());
+            }
+            Operation::UnsubscribeDerived(d) => {
+                self.derived.remove(&d.subscription.key);
+            }
             // legacy resources are not part of the declared topology
             Operation::DeleteLegacy(_) | Operation::RestoreLegacy(_) => {}
         }
+    }
+
+    /// The subscriptions AWS holds for this topology: the declared ones to queues and the
+    /// derived ones (with the topics they go through), by key.
+    pub fn on_aws(&self) -> BTreeMap<&SubscriptionKey, (&Subscription, Option<&Derived>)> {
+        let declared = self
+            .subscriptions
+            .iter()
+            .filter(|(k, _)| matches!(k.endpoint, Endpoint::Queue(_)))
+            .map(|(k, s)| (k, (s, None)));
+        let derived = self
+            .derived
+            .iter()
+            .map(|(k, d)| (k, (&d.subscription, Some(d))));
+        declared.chain(derived).collect()
     }
 
     /// Queues (and subscriptions) that use `queue` as their dead-letter queue.
@@ -376,6 +403,18 @@ pub enum Operation {
         /// The subscription after.
         after: Subscription,
     },
+    /// Subscribe a queue to a topic upstream of the one it is declared on (a topic-to-topic
+    /// link made real), and let that topic send to it.
+    SubscribeDerived(Derived),
+    /// Remove a derived subscription, and the upstream topic's permission on the queue.
+    UnsubscribeDerived(Derived),
+    /// Change a derived subscription's attributes (or the links it goes through).
+    ChangeDerived {
+        /// The derived subscription before.
+        before: Derived,
+        /// The derived subscription after.
+        after: Derived,
+    },
     /// Record a topic, queue or subscription this folder never created, then delete it.
     DeleteLegacy(Legacy),
     /// Recreate a legacy topic, queue or subscription from its record.
@@ -417,6 +456,12 @@ impl Operation {
             },
             Operation::DeleteLegacy(l) => Operation::RestoreLegacy(l.clone()),
             Operation::RestoreLegacy(l) => Operation::DeleteLegacy(l.clone()),
+            Operation::SubscribeDerived(d) => Operation::UnsubscribeDerived(d.clone()),
+            Operation::UnsubscribeDerived(d) => Operation::SubscribeDerived(d.clone()),
+            Operation::ChangeDerived { before, after } => Operation::ChangeDerived {
+                before: after.clone(),
+                after: before.clone(),
+            },
         }
     }
 
@@ -437,6 +482,14 @@ impl Operation {
                 (reads, vec![queue(&after.name)])
             }
             Operation::Subscribe(s) | Operation::Unsubscribe(s) => subscription_resources(s),
+            Operation::SubscribeDerived(d) | Operation::UnsubscribeDerived(d) => {
+                subscription_resources(&d.subscription)
+            }
+            Operation::ChangeDerived { before, after } => {
+                let (mut reads, writes) = subscription_resources(&after.subscription);
+                reads.extend(subscription_resources(&before.subscription).0);
+                (reads, writes)
+            }
             Operation::ChangeSubscription { before, after } => {
                 let (mut reads, writes) = subscription_resources(after);
                 reads.extend(subscription_resources(before).0);
@@ -488,6 +541,19 @@ impl Operation {
             Operation::ChangeQueue { after, .. } => format!("change queue {}", after.name),
             Operation::ChangeSubscription { after, .. } => {
                 format!("change subscription {}", after.key)
+            }
+            Operation::SubscribeDerived(d) => {
+                format!("subscribe {} ({})", d.subscription.key, d.via_text())
+            }
+            Operation::UnsubscribeDerived(d) => {
+                format!("unsubscribe {} ({})", d.subscription.key, d.via_text())
+            }
+            Operation::ChangeDerived { after, .. } => {
+                format!(
+                    "change subscription {} ({})",
+                    after.subscription.key,
+                    after.via_text()
+                )
             }
             Operation::DeleteLegacy(l) => format!("delete legacy {} (recorded)", l.key),
             Operation::RestoreLegacy(l) => format!("recreate legacy {} from its record", l.key),

@@ -257,7 +257,8 @@ impl Replay<'_> {
         // copying the whole topology per file would make a large folder quadratic: only an
         // explicit `down` needs the state before, to check that it restores it
         let before = raw.down.as_ref().map(|_| state.clone());
-        let up = self.operations(raw, state, true);
+        let collected = self.operations(raw, state, true);
+        let up = self.with_derived(collected, state, errors_before);
         let down = match (&raw.down, &before) {
             (Some(down), Some(before)) => self.explicit_down(down, state, before),
             _ => up.iter().rev().map(Operation::inverse).collect(),
@@ -298,7 +299,9 @@ impl Replay<'_> {
             );
         }
         let mut state = after_up.clone();
-        let ops = self.operations(down.get_ref(), &mut state, false);
+        let errors_before = self.diagnostics.error_count();
+        let collected = self.operations(down.get_ref(), &mut state, false);
+        let ops = self.with_derived(collected, &mut state, errors_before);
         if state != *before {
             self.warn(
                 line,
@@ -310,12 +313,7 @@ impl Replay<'_> {
     }
 
     /// Resolves every operation of `raw` in dependency order, applying each to `state`.
-    fn operations(
-        &mut self,
-        raw: &RawMigration,
-        state: &mut Topology,
-        is_up: bool,
-    ) -> Vec<Operation> {
+    fn operations(&mut self, raw: &RawMigration, state: &mut Topology, is_up: bool) -> Collected {
         let mut out = Collected::default();
         for (line, spec) in self.lines(&raw.external_topic) {
             let result = self.external(ResourceKind::Topic, spec, state);
@@ -327,22 +325,26 @@ impl Replay<'_> {
         }
         for (line, spec) in self.lines(&raw.create_topic) {
             let result = self.create_topic(spec, state);
+            self.warn_lariat_tags(line, spec.tags.as_ref(), &result, is_up);
             self.collect(&mut out, line, result, state, is_up);
         }
         for (line, spec) in self.dead_letter_queues_first(&raw.create_queue) {
             let result = self.create_queue(spec, state);
+            self.warn_lariat_tags(line, spec.tags.as_ref(), &result, is_up);
             self.collect(&mut out, line, result, state, is_up);
         }
         for (line, spec) in self.lines(&raw.subscribe) {
-            let result = self.subscribe(spec, state, line);
+            let result = self.subscribe(spec, state);
             self.collect(&mut out, line, result, state, is_up);
         }
         for (line, spec) in self.lines(&raw.change_topic) {
             let result = self.change_topic(spec, state);
+            self.warn_lariat_tags(line, spec.tags.as_ref(), &result, is_up);
             self.collect(&mut out, line, result, state, is_up);
         }
         for (line, spec) in self.lines(&raw.change_queue) {
             let result = self.change_queue(spec, state);
+            self.warn_lariat_tags(line, spec.tags.as_ref(), &result, is_up);
             self.collect(&mut out, line, result, state, is_up);
         }
         for (line, spec) in self.lines(&raw.change_subscription) {
@@ -364,7 +366,39 @@ impl Replay<'_> {
             let result = self.delete_topic(spec, state);
             self.collect(&mut out, line, result, state, is_up);
         }
-        out.ops
+        out
+    }
+
+    /// Warns about user tags whose keys lariat sets itself on the resource (`managed_by`,
+    /// `kind`, ...): lariat's value wins, so the user's would be dropped without a word.
+    fn warn_lariat_tags(
+        &mut self,
+        line: usize,
+        tags: Option<&BTreeMap<String, String>>,
+        result: &Checked<Operation>,
+        is_up: bool,
+    ) {
+        let naming = match result {
+            Ok(Operation::CreateTopic(t) | Operation::ChangeTopic { after: t, .. }) => &t.naming,
+            Ok(Operation::CreateQueue(q) | Operation::ChangeQueue { after: q, .. }) => &q.naming,
+            _ => return,
+        };
+        let (Some(tags), true) = (tags, is_up) else {
+            return;
+        };
+        let lariat = crate::plan::resource_tags(naming, &BTreeMap::new());
+        for (key, value) in tags {
+            if let Some(own) = lariat.get(key) {
+                self.warn(
+                    line,
+                    Problem::new(format!(
+                        "tag `{key}` is one lariat sets itself (to `{own}` here): your value `{}` is dropped",
+                        value.escape_debug()
+                    ))
+                    .help(format!("rename the tag (e.g. `team_{key}`), or remove it; lariat's tags are {}", crate::plan::LARIAT_TAGS.join(", "))),
+                );
+            }
+        }
     }
 
     /// Each table with the line of its header.
@@ -865,25 +899,13 @@ impl Replay<'_> {
         })
     }
 
-    fn subscribe(
-        &mut self,
-        spec: &SubscriptionSpec,
-        state: &Topology,
-        line: usize,
-    ) -> Checked<Operation> {
+    fn subscribe(&self, spec: &SubscriptionSpec, state: &Topology) -> Checked<Operation> {
         reject_unset(&spec.unset, Verb::Create, "subscription")?;
         legacy::reject(spec.legacy, "subscribe")?;
         let key = self.subscription_key(spec, state)?;
         if state.subscriptions.contains_key(&key) {
             return Err(Problem::new(format!("{key} is already subscribed"))
                 .help("to change its attributes use [[change_subscription]]"));
-        }
-        if matches!(key.endpoint, Endpoint::Topic(_)) {
-            self.warn(
-                line,
-                Problem::new(format!("{key}: real AWS refuses topic-to-topic subscriptions (protocol `sns`); only emulators accept them"))
-                    .help("on AWS, subscribe each downstream queue to every upstream topic directly (many-to-one), or forward through a queue and a small consumer that republishes"),
-            );
         }
         let sub = Subscription {
             key,
@@ -1034,6 +1056,11 @@ fn touched_key(op: &Operation) -> String {
         | Operation::ChangeSubscription { after: s, .. } => {
             format!("subscription {}", s.key)
         }
+        Operation::SubscribeDerived(d)
+        | Operation::UnsubscribeDerived(d)
+        | Operation::ChangeDerived { after: d, .. } => {
+            format!("subscription {}", d.subscription.key)
+        }
         Operation::DeleteLegacy(l) | Operation::RestoreLegacy(l) => l.key.to_string(),
     }
 }
@@ -1161,8 +1188,11 @@ fn check_queue(queue: &Queue) -> Checked<()> {
     check_tags(&queue.tags)
 }
 
+/// AWS's tag rules (SNS `TagResource`, SQS `TagQueue`): keys of 1 to 128 and values of at
+/// most 256 Unicode characters, made of letters, digits, white space and `_ . : / = + - @`; keys
+/// starting with `aws:` (any case) are AWS's own; at most 50 tags, lariat's included.
 fn check_tags(tags: &BTreeMap<String, String>) -> Checked<()> {
-    if tags.len() > 40 {
+    if tags.len() > MAX_USER_TAGS {
         return Err(Problem::new(format!(
             "{} tags; lariat adds up to 8 of its own and AWS allows 50",
             tags.len()
@@ -1170,20 +1200,49 @@ fn check_tags(tags: &BTreeMap<String, String>) -> Checked<()> {
         .help("remove some tags"));
     }
     for (key, value) in tags {
-        if key.is_empty() || key.len() > 128 || value.len() > 256 {
+        let key_chars = key.chars().count();
+        if key_chars == 0 || key_chars > 128 {
             return Err(Problem::new(format!(
-                "tag `{key}`: keys are 1–128 characters, values at most 256"
+                "tag key `{}` has {key_chars} characters; AWS allows 1 to 128",
+                key.escape_debug()
             ))
-            .help("shorten the tag"));
+            .help("shorten the tag key"));
         }
-        if key.starts_with("aws:") {
-            return Err(
-                Problem::new(format!("tag `{key}`: the `aws:` prefix is reserved by AWS"))
-                    .help("rename the tag key"),
-            );
+        let value_chars = value.chars().count();
+        if value_chars > 256 {
+            return Err(Problem::new(format!(
+                "the value of tag `{}` has {value_chars} characters; AWS allows at most 256",
+                key.escape_debug()
+            ))
+            .help("shorten the tag value"));
+        }
+        if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+            return Err(Problem::new(format!(
+                "tag `{}`: the `aws:` prefix is reserved by AWS",
+                key.escape_debug()
+            ))
+            .help("rename the tag key"));
+        }
+        for (what, text) in [("key", key), ("value", value)] {
+            if let Some(bad) = text.chars().find(|&c| !is_tag_char(c)) {
+                return Err(Problem::new(format!(
+                    "tag {what} `{}` contains `{}`, which AWS does not allow in tags",
+                    text.escape_debug(),
+                    bad.escape_debug()
+                ))
+                .help("use letters, digits, spaces and _ . : / = + - @ only"));
+            }
         }
     }
     Ok(())
+}
+
+/// The most user tags a resource may have: AWS allows 50, lariat adds up to 8.
+const MAX_USER_TAGS: usize = 42;
+
+/// A character AWS accepts in tag keys and values.
+fn is_tag_char(c: char) -> bool {
+    c.is_alphanumeric() || (c.is_whitespace() && !c.is_control()) || "_.:/=+-@".contains(c)
 }
 
 fn overlay_tags(tags: &mut BTreeMap<String, String>, new: Option<&BTreeMap<String, String>>) {
@@ -1351,5 +1410,6 @@ fn fifo_mismatch(a: &str, a_fifo: bool, b: &str) -> Problem {
 #[cfg(test)]
 mod tests;
 
+mod derived;
 mod external;
 mod legacy;

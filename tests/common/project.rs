@@ -131,7 +131,10 @@ filter_policy = {{ source = ["s{i}"] }}
                 vt = 30 + i
             );
             project.write(
-                &format!("{}_m{i}.toml", 20_240_101_000_000_i64 + i as i64),
+                &format!(
+                    "{}_m{i}.toml",
+                    20_240_101_000_000_i64 + i as i64 / 60 * 100 + i as i64 % 60
+                ),
                 &text,
             );
         }
@@ -294,14 +297,23 @@ pub async fn account_all(aws: &Aws) -> Account {
             break;
         }
     }
-    let queues = aws
-        .sqs
-        .list_queues()
-        .max_results(1000)
-        .send()
-        .await
-        .expect("list queues");
-    out.queues = queues.queue_urls().iter().map(|u| last(u)).collect();
+    // a shared LocalStack holds more than one page of queues
+    let mut token = None;
+    loop {
+        let page = aws
+            .sqs
+            .list_queues()
+            .max_results(1000)
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("list queues");
+        out.queues.extend(page.queue_urls().iter().map(|u| last(u)));
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
     let mut token = None;
     loop {
         let page = aws
@@ -330,13 +342,14 @@ pub async fn account_all(aws: &Aws) -> Account {
     out
 }
 
-/// What the files declare at the newest version, in the same shape as [`account`].
+/// What the files declare at the newest version, in the same shape as [`account`]: the
+/// subscriptions AWS holds for them (topic-to-topic links as their derived subscriptions).
 pub fn declared(project: &Project, emulator: &Emulator) -> Account {
     let migrator = lariat::Migrator::load(project.config(emulator)).expect("valid project");
     let topology = migrator.project.topology_at(None);
     let mut subscriptions: Vec<_> = topology
-        .subscriptions
-        .keys()
+        .on_aws()
+        .into_keys()
         .map(|k| {
             let protocol = lariat::plan::protocol(&k.endpoint).to_owned();
             (k.topic.clone(), k.endpoint.name().to_owned(), protocol)

@@ -1,6 +1,7 @@
 //! `lariat inbox`: create the inbox table, list what is stuck in it, and clear client errors
 //! so that the service's `each_unprocessed` replays those messages.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use anyhow::Context as _;
@@ -10,6 +11,8 @@ use lariat::config::Config;
 use lariat::exit;
 use lariat::inbox::{self, Backend, InboxError, InboxMessage, ListFilter, DEFAULT_TABLE};
 use uuid::Uuid;
+
+use super::printable::printable;
 
 /// Arguments of `lariat inbox`.
 #[derive(Debug, Args)]
@@ -154,9 +157,17 @@ fn print_rows(
     if rows.is_empty() {
         return writeln!(out, "no {what}");
     }
-    let type_width = rows
+    // stored text may hold escape sequences or newlines: shown escaped, never raw
+    let types: Vec<Cow<'_, str>> = rows
         .iter()
-        .map(|r| r.message_type.len())
+        .map(|r| match r.message_type.as_str() {
+            "" => Cow::Borrowed("-"),
+            text => printable(text),
+        })
+        .collect();
+    let type_width = types
+        .iter()
+        .map(|t| t.chars().count())
         .max()
         .unwrap_or(4)
         .max(4);
@@ -165,16 +176,11 @@ fn print_rows(
         "{:<36}  {:<type_width$}  {:<27}  {:<9}  ERROR",
         "UUID", "TYPE", "RECEIVED AT", "STATE"
     )?;
-    for row in rows {
+    for (row, message_type) in rows.iter().zip(&types) {
         let state = match (&row.processed_at, &row.client_error_message) {
             (Some(_), _) => "processed",
             (None, Some(_)) => "failed",
             (None, None) => "pending",
-        };
-        let message_type = if row.message_type.is_empty() {
-            "-"
-        } else {
-            &row.message_type
         };
         writeln!(
             out,
@@ -184,7 +190,9 @@ fn print_rows(
             row.received_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             state,
-            row.client_error_message.as_deref().unwrap_or("-")
+            row.client_error_message
+                .as_deref()
+                .map_or(Cow::Borrowed("-"), printable)
         )?;
     }
     writeln!(out, "\n{} {what}", rows.len())

@@ -96,7 +96,12 @@ pub async fn list(
     };
     let aws = Aws::connect(&config.aws).await?;
     let progress = Progress::default();
-    let listing = with_progress(&progress, inspect::list(&aws, what, &filter, &progress)).await?;
+    let mut listing =
+        with_progress(&progress, inspect::list(&aws, what, &filter, &progress)).await?;
+    // without a valid project folder there is nothing derived to mark
+    if let Ok(migrator) = Migrator::load(config) {
+        inspect::mark_via(&mut listing, &migrator.project.topology_at(None));
+    }
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &listing)?;
         writeln!(out)?;
@@ -274,10 +279,10 @@ fn print_subscriptions(out: &mut impl Write, rows: &[SubscriptionRow]) -> io::Re
                     None => "-".into(),
                 },
                 yes_no(s.filter_policy).into(),
-                if s.pending_confirmation {
-                    "pending confirmation".into()
-                } else {
-                    String::new()
+                match (&s.via, s.pending_confirmation) {
+                    (_, true) => "pending confirmation".into(),
+                    (Some(via), false) => via.clone(),
+                    (None, false) => String::new(),
                 },
             ]
         })
@@ -395,6 +400,7 @@ test-event-queue-any-all-statistic  test      event  any        all   statistic 
             filter_policy: false,
             pending_confirmation: false,
             subscription_arn: "arn".into(),
+            via: None,
         }];
         print_listing(&mut out, &Listing::Subscriptions(rows)).expect("write");
         let text = String::from_utf8(out).expect("utf-8");

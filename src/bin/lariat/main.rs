@@ -1,9 +1,11 @@
 //! `lariat`: the command-line front of the lariat library. It parses arguments, builds the
 //! configuration, calls the library and prints; exit codes are in [`lariat::exit`].
 
+mod duration;
 mod inbox;
 mod inspect;
 mod outbox;
+mod printable;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -107,6 +109,8 @@ impl ConfigArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check every migration file; print every problem with its file, line and fix.
+    ///
+    /// With -v, also lists the subscriptions lariat derives from topic-to-topic links.
     Validate,
     /// Create files from templates.
     #[command(subcommand)]
@@ -125,6 +129,9 @@ enum Command {
         /// declare) instead of the files, so the two can be diffed.
         #[arg(long, conflicts_with = "at_version")]
         live: bool,
+        /// Also draw (dashed) the subscriptions lariat derives from topic-to-topic links.
+        #[arg(long)]
+        derived: bool,
     },
     /// List the topics, queues or subscriptions of the AWS account, names parsed into their
     /// parts by the naming rules.
@@ -232,8 +239,8 @@ struct RunArgs {
     /// Print the AWS calls that would be made; change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// How long to wait for another migrate/rollback to finish.
-    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    /// How long to wait for another migrate/rollback to finish (0s to 24h).
+    #[arg(long, default_value = "60s", value_parser = duration::between(Duration::ZERO, duration::DAY), value_name = "DURATION")]
     lock_timeout: Duration,
     /// AWS operations in flight at once.
     #[arg(long, default_value_t = DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -262,25 +269,6 @@ impl RunArgs {
                 concurrency: usize::from(self.concurrency),
             },
         }
-    }
-}
-
-/// `500ms`, `30s`, `5m`, or plain seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as 30s, 500ms or 5m"))?;
-    match unit {
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "ms" => Ok(Duration::from_millis(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("unknown unit in `{text}`: use ms, s, m or h")),
     }
 }
 
@@ -355,13 +343,20 @@ fn report(err: &anyhow::Error) -> i32 {
             exit::INVALID
         }
         Some(e) => {
-            eprintln!("error: {e}");
+            match e {
+                // the database's own message says what is wrong (password, missing database,
+                // read-only file); AWS errors are rendered by their own Display
+                Error::Store(store) => eprintln!("error: {}", with_causes(store)),
+                _ => eprintln!("error: {e}"),
+            }
             match e {
                 Error::Config(_) => exit::INVALID,
                 Error::Plan(lariat::plan::PlanError::UnknownVersion(_)) => exit::USAGE,
                 Error::Plan(_) => exit::REFUSED,
                 Error::Store(StoreError::LockTimeout { .. }) => exit::LOCKED,
-                Error::Store(StoreError::ForeignTable { .. }) => exit::INVALID,
+                Error::Store(
+                    StoreError::ForeignTable { .. } | StoreError::InvalidTableName { .. },
+                ) => exit::INVALID,
                 Error::MissingExternal(_) => exit::REFUSED,
                 Error::Apply(e)
                     if matches!(**e, lariat::executor::ApplyError::Interrupted { .. }) =>
@@ -372,7 +367,10 @@ fn report(err: &anyhow::Error) -> i32 {
             }
         }
         None => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", with_causes(err.as_ref()));
+            if invalid_table_name(err) {
+                return exit::INVALID;
+            }
             match err.downcast_ref::<GenerateError>() {
                 Some(GenerateError::BadName(_)) => exit::USAGE,
                 _ => exit::FAILURE,
@@ -381,7 +379,81 @@ fn report(err: &anyhow::Error) -> i32 {
     }
 }
 
+/// An error and its causes in one line, each cause only when the text so far does not already
+/// say it (many messages include their source's).
+fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !cause_text.is_empty() && !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Whether a table name (version, outbox or inbox table) is what was refused: a configuration
+/// error, exit 3, whichever command and table.
+fn invalid_table_name(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<StoreError>(),
+            Some(StoreError::InvalidTableName { .. })
+        ) || matches!(
+            cause.downcast_ref::<lariat::outbox::OutboxError>(),
+            Some(lariat::outbox::OutboxError::InvalidTableName { .. })
+        ) || matches!(
+            cause.downcast_ref::<lariat::inbox::InboxError>(),
+            Some(lariat::inbox::InboxError::InvalidTableName { .. })
+        )
+    })
+}
+
+/// `N migrations, M operations: valid`; derived subscriptions are counted apart, and with
+/// `verbose` listed with the links they stand for.
+fn validate_summary(
+    project: &lariat::topology::Project,
+    verbose: bool,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    use lariat::topology::Operation;
+    let count = project.migrations.len();
+    let ops = project.migrations.iter().flat_map(|m| &m.up);
+    let derived = |op: &&Operation| {
+        matches!(
+            op,
+            Operation::SubscribeDerived(_)
+                | Operation::UnsubscribeDerived(_)
+                | Operation::ChangeDerived { .. }
+        )
+    };
+    let derived_ops = ops.clone().filter(derived).count();
+    let operations = ops.count() - derived_ops;
+    let newest = project.topology_at(None);
+    if verbose {
+        for d in newest.derived.values() {
+            writeln!(
+                out,
+                "derived: {} ({}): AWS has no topic-to-topic subscription, so lariat subscribes the queue to the upstream topic directly",
+                d.subscription.key,
+                d.via_text()
+            )?;
+        }
+    }
+    match newest.derived.len() {
+        0 => writeln!(out, "{count} migrations, {operations} operations: valid"),
+        n => writeln!(
+            out,
+            "{count} migrations, {operations} operations, {n} derived subscriptions: valid"
+        ),
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let verbose = cli.verbose;
     let names = inspect::NameFlags::of(&cli.config);
     let config = cli.config.load()?;
     let mut out = io::stdout().lock();
@@ -401,12 +473,15 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Validate => {
             let migrator = Migrator::load(config)?;
             print_warnings(&migrator);
-            let count = migrator.project.migrations.len();
-            let operations: usize = migrator.project.migrations.iter().map(|m| m.up.len()).sum();
-            writeln!(out, "{count} migrations, {operations} operations: valid")?;
+            validate_summary(&migrator.project, verbose > 0, &mut out)?;
             Ok(exit::OK)
         }
-        Command::Graph { at, format, live } => {
+        Command::Graph {
+            at,
+            format,
+            live,
+            derived,
+        } => {
             let migrator = Migrator::load(config)?;
             if let Some(v) = at {
                 if migrator.project.get(v).is_none() {
@@ -417,10 +492,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 GraphFormat::Dot => graph::Format::Dot,
                 GraphFormat::Mermaid => graph::Format::Mermaid,
             };
-            let topology = match live {
+            let mut topology = match live {
                 true => inspect::live_graph(&migrator).await?,
                 false => migrator.project.topology_at(at),
             };
+            if !derived {
+                topology.derived.clear();
+            }
             write!(out, "{}", graph::render(&topology, format))?;
             Ok(exit::OK)
         }
@@ -644,16 +722,6 @@ fn print_status(out: &mut impl Write, statuses: &[lariat::plan::Status]) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5d").is_err());
-    }
 
     #[test]
     fn cli_is_well_formed() {

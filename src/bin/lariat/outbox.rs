@@ -9,12 +9,13 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use lariat::config::Config;
 use lariat::naming::NamingDefaults;
-use lariat::outbox::relay::{Relay, RelayOptions, MAX_BATCH_SIZE};
+use lariat::outbox::relay::{Relay, RelayOptions, MAX_BATCH_SIZE, MIN_LEASE};
 use lariat::outbox::{self, Backend, ResendFilter, SplitKey, TargetStats, DEFAULT_TABLE};
 use lariat::publish::Publisher;
 use lariat::{exit, store};
 
-use super::parse_duration;
+use super::duration::{self, between, DAY, HOUR, MINUTE, SECOND};
+use super::printable::printable;
 
 /// The transactional outbox: the table, its relay, and its dead rows.
 ///
@@ -88,7 +89,7 @@ pub struct RelayArgs {
     #[command(flatten)]
     table: TableArg,
     /// Log level: error, warn, info, debug or trace (LARIAT_LOG takes a full filter).
-    #[arg(long, default_value = "info", value_name = "LEVEL")]
+    #[arg(long, default_value = "info", value_name = "LEVEL", value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: String,
     /// Serve only these targets or FIFO groups: NAME or NAME:GROUP, comma-separated
     /// [default: all].
@@ -100,29 +101,30 @@ pub struct RelayArgs {
     /// Batch calls in flight at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     concurrency: u16,
-    /// Longest pause when nothing is due (PostgreSQL wakes at once on new rows).
-    #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
+    /// Longest pause when nothing is due (PostgreSQL wakes at once on new rows); 10ms to 1h.
+    #[arg(long, default_value = "500ms", value_parser = between(10 * duration::MILLISECOND, HOUR), value_name = "DURATION")]
     sleep_on_empty: Duration,
     /// Failed sends after which a row is dead.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: u32,
-    /// Wait before the first retry; doubles on each further failure.
-    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    /// Wait before the first retry; doubles on each further failure (10ms to 1h).
+    #[arg(long, default_value = "1s", value_parser = between(10 * duration::MILLISECOND, HOUR), value_name = "DURATION")]
     backoff: Duration,
-    /// Longest wait between retries.
-    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    /// Longest wait between retries (10ms to 1d).
+    #[arg(long, default_value = "5m", value_parser = between(10 * duration::MILLISECOND, DAY), value_name = "DURATION")]
     max_backoff: Duration,
-    /// How long a claim lasts without renewal: a killed relay's rows are taken over after it.
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    /// How long a claim lasts without renewal: a killed relay's rows are taken over after it
+    /// (1s to 1h; it is renewed every third of it).
+    #[arg(long, default_value = "10s", value_parser = between(MIN_LEASE, HOUR), value_name = "DURATION")]
     lease: Duration,
-    /// Delete rows that have been dead for longer than this [default: keep them].
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    /// Delete rows that have been dead for longer than this, 1m to 3650d [default: keep them].
+    #[arg(long, value_parser = between(MINUTE, 3650 * DAY), value_name = "DURATION")]
     cleanup_dead_after: Option<Duration>,
     /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9187 (GET /metrics).
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
-    /// How often the backlog is measured and logged.
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    /// How often the backlog is measured and logged (1s to 1d).
+    #[arg(long, default_value = "10s", value_parser = between(SECOND, DAY), value_name = "DURATION")]
     report_every: Duration,
     /// This relay's id in the table [default: HOST-PID-RANDOM].
     #[arg(long, value_name = "ID")]
@@ -276,7 +278,7 @@ fn print_status(out: &mut impl Write, stats: &[TargetStats]) -> std::io::Result<
     }
     let width = stats
         .iter()
-        .map(|s| s.target.len())
+        .map(|s| printable(&s.target).chars().count())
         .max()
         .unwrap_or(6)
         .max(6);
@@ -293,7 +295,7 @@ fn print_status(out: &mut impl Write, stats: &[TargetStats]) -> std::io::Result<
             out,
             "{:<5}  {:<width$}  {:>8}  {:>8}  {:>9}  {:>6}  {oldest}",
             s.kind.as_str(),
-            s.target,
+            printable(&s.target),
             s.pending,
             s.retrying,
             s.in_flight,
