@@ -541,6 +541,53 @@ async fn a_malformed_body_is_stored_not_fatal<DB: TestDb>(url: Option<String>) {
     f.cleanup().await;
 }
 
+/// What a Ruby producer may send (issue 15): a numeric-string version, `sent_at` without an
+/// offset, no `data`, a hyphen in the name, an extra field. It was set aside as malformed;
+/// now it is handled, and its row keeps the text as it arrived, raw or wrapped by SNS.
+async fn a_lenient_body_from_a_ruby_producer_is_handled<DB: TestDb>(url: Option<String>) {
+    let f = Fixture::<DB>::new(url).await;
+    let queue = &unique("inbox_lenient");
+    let url = f.queue(queue).await;
+    let (raw_uuid, wrapped_uuid) = (Uuid::new_v4(), Uuid::new_v4());
+    let lenient = |uuid: Uuid| {
+        format!(
+            r#"{{"uuid": "{uuid}", "publisher": "ruby_app", "type": "event_user-created", "version": "1", "sent_at": "1970-01-01 16:40:00", "trace_id": "t-1"}}"#
+        )
+    };
+    f.send(&url, &lenient(raw_uuid), None).await;
+    f.send(&url, &sns_wrapped(&lenient(wrapped_uuid)), None)
+        .await;
+    let running = start(&f, queue, f.recorder(), fast());
+    let seen = running.seen.clone();
+    eventually("two messages seen", Duration::from_secs(30), || {
+        let seen = seen.clone();
+        async move { seen.load(Ordering::SeqCst) == 2 }
+    })
+    .await;
+    let failures = running.failures.clone();
+    let report = running.stop().await;
+    assert_eq!((report.processed, report.malformed), (2, 0), "{report:?}");
+    assert!(failures.lock().unwrap().is_empty());
+    let mut handled = f.handled().await;
+    handled.sort();
+    let mut expected = vec![raw_uuid, wrapped_uuid];
+    expected.sort();
+    assert_eq!(handled, expected);
+    for uuid in [raw_uuid, wrapped_uuid] {
+        let stored = row(f.inbox.list(ListFilter::All, 10).await.unwrap(), uuid).await;
+        assert_eq!(stored.message, lenient(uuid));
+        assert_eq!(stored.message_type, "event_user-created");
+        assert_eq!(stored.version, 1);
+        assert_eq!(stored.data, json!({}));
+        assert_eq!(
+            stored.sent_at.map(|at| at.to_rfc3339()),
+            Some("1970-01-01T16:40:00+00:00".to_owned())
+        );
+        assert!(stored.is_processed());
+    }
+    f.cleanup().await;
+}
+
 async fn ten_consumers_lose_nothing<DB: TestDb>(url: Option<String>) {
     const MESSAGES: usize = 150;
     const COPIES: usize = 30;
@@ -682,6 +729,7 @@ on_every_backend!(a_message_sent_twice_is_handled_once);
 on_every_backend!(a_client_error_is_stored_and_not_redelivered);
 on_every_backend!(a_transient_error_is_redelivered_then_handled);
 on_every_backend!(a_malformed_body_is_stored_not_fatal);
+on_every_backend!(a_lenient_body_from_a_ruby_producer_is_handled);
 on_every_backend!(ten_consumers_lose_nothing);
 on_every_backend!(fifo_groups_keep_their_order);
 
