@@ -588,6 +588,49 @@ async fn a_lenient_body_from_a_ruby_producer_is_handled<DB: TestDb>(url: Option<
     f.cleanup().await;
 }
 
+/// The gem's `before_save`: the hook sees each envelope and changes the row before it is
+/// stored (here: redacts an address); the handler still gets the envelope as received.
+async fn before_save_enriches_the_row<DB: TestDb>(url: Option<String>) {
+    let f = Fixture::<DB>::new(url).await;
+    let queue = &unique("inbox_before_save");
+    let url = f.queue(queue).await;
+    let (uuid, body) = envelope(json!({ "email": "a@b.c" }));
+    f.send(&url, &body, None).await;
+    let saw = Arc::new(Mutex::new(Vec::new()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let consumer = Consumer::new(f.aws.clone(), f.inbox.clone(), queue, f.recorder())
+        .options(fast())
+        .before_save({
+            let saw = saw.clone();
+            move |envelope, row| {
+                saw.lock().unwrap().push(envelope.uuid());
+                row.data["email"] = json!("***");
+                row.message = String::from("redacted");
+            }
+        });
+    let task = tokio::spawn(consumer.run(async move {
+        let _ = stopped.await;
+    }));
+    let inbox = f.inbox.clone();
+    eventually("the message is processed", Duration::from_secs(30), || {
+        let inbox = inbox.clone();
+        async move {
+            let rows = inbox.list(ListFilter::All, 10).await.unwrap();
+            rows.iter().any(|r| r.uuid == uuid && r.is_processed())
+        }
+    })
+    .await;
+    let _ = stop.send(());
+    let report = task.await.unwrap().unwrap();
+    assert_eq!(report.processed, 1, "{report:?}");
+    assert_eq!(*saw.lock().unwrap(), vec![uuid]);
+    assert_eq!(f.handled().await, vec![uuid]);
+    let stored = row(f.inbox.list(ListFilter::All, 10).await.unwrap(), uuid).await;
+    assert_eq!(stored.data, json!({ "email": "***" }));
+    assert_eq!(stored.message, "redacted");
+    f.cleanup().await;
+}
+
 async fn ten_consumers_lose_nothing<DB: TestDb>(url: Option<String>) {
     const MESSAGES: usize = 150;
     const COPIES: usize = 30;
@@ -730,6 +773,7 @@ on_every_backend!(a_client_error_is_stored_and_not_redelivered);
 on_every_backend!(a_transient_error_is_redelivered_then_handled);
 on_every_backend!(a_malformed_body_is_stored_not_fatal);
 on_every_backend!(a_lenient_body_from_a_ruby_producer_is_handled);
+on_every_backend!(before_save_enriches_the_row);
 on_every_backend!(ten_consumers_lose_nothing);
 on_every_backend!(fifo_groups_keep_their_order);
 

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::{Handler, Inbox, InboxDatabase, InboxError, InboxMessage, Incoming};
 use crate::aws::{Aws, SqsMessage, MAX_BATCH};
 use crate::message::read::{read_sqs_body, Received, Rules};
+use crate::message::Envelope;
 
 /// The shortest interval between two visibility extensions.
 const MIN_EXTEND_INTERVAL: Duration = Duration::from_secs(1);
@@ -224,6 +225,7 @@ impl Counters {
 
 type MessageHook = Arc<dyn Fn(&MessageReport<'_>) + Send + Sync>;
 type ErrorHook = Arc<dyn Fn(&Failure) + Send + Sync>;
+type SaveHook = Arc<dyn Fn(&Envelope, &mut InboxMessage) + Send + Sync>;
 
 /// Long-polls one queue and runs a [`Handler`] on each message through an [`Inbox`].
 ///
@@ -239,6 +241,7 @@ pub struct Consumer<DB: InboxDatabase, H> {
     options: ConsumerOptions,
     on_message: Option<MessageHook>,
     on_error: Option<ErrorHook>,
+    before_save: Option<SaveHook>,
 }
 
 impl<DB: InboxDatabase, H: Handler<DB> + 'static> Consumer<DB, H> {
@@ -253,6 +256,7 @@ impl<DB: InboxDatabase, H: Handler<DB> + 'static> Consumer<DB, H> {
             options: ConsumerOptions::default(),
             on_message: None,
             on_error: None,
+            before_save: None,
         }
     }
 
@@ -273,6 +277,18 @@ impl<DB: InboxDatabase, H: Handler<DB> + 'static> Consumer<DB, H> {
     /// errors and failures of the database or SQS (the gem's error notifier).
     pub fn on_error(mut self, hook: impl Fn(&Failure) + Send + Sync + 'static) -> Self {
         self.on_error = Some(Arc::new(hook));
+        self
+    }
+
+    /// Calls `hook` with each valid envelope and the inbox row about to be stored for it, the
+    /// first time its uuid is seen (the gem's `before_save`): it may enrich or redact the row
+    /// (`data`, `message`, ...). The handler still gets the envelope as received; a changed
+    /// `uuid` is put back, as the row is found by it.
+    pub fn before_save(
+        mut self,
+        hook: impl Fn(&Envelope, &mut InboxMessage) + Send + Sync + 'static,
+    ) -> Self {
+        self.before_save = Some(Arc::new(hook));
         self
     }
 
@@ -307,6 +323,7 @@ impl<DB: InboxDatabase, H: Handler<DB> + 'static> Consumer<DB, H> {
             handler: self.handler,
             on_message: self.on_message,
             on_error: self.on_error,
+            before_save: self.before_save,
             counters: Counters::default(),
         });
         let semaphore = Arc::new(Semaphore::new(self.options.concurrency.max(1)));
@@ -411,6 +428,7 @@ struct Context<DB: InboxDatabase, H> {
     handler: H,
     on_message: Option<MessageHook>,
     on_error: Option<ErrorHook>,
+    before_save: Option<SaveHook>,
     counters: Counters,
 }
 
@@ -534,11 +552,12 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
     async fn handle_envelope(&self, message: &SqsMessage, received: Received) -> Outcome {
         let Received { envelope, text, .. } = received;
         let uuid = envelope.uuid();
-        if let Err(error) = self
-            .inbox
-            .store(&InboxMessage::received(&envelope, &text, &self.queue))
-            .await
-        {
+        let mut row = InboxMessage::received(&envelope, &text, &self.queue);
+        if let Some(hook) = &self.before_save {
+            hook(&envelope, &mut row);
+            row.uuid = uuid;
+        }
+        if let Err(error) = self.inbox.store(&row).await {
             return self.infrastructure(message, Some(uuid), &error);
         }
         let incoming = Incoming {
