@@ -4,6 +4,7 @@
 mod duration;
 mod inbox;
 mod inspect;
+mod message;
 mod outbox;
 mod printable;
 
@@ -175,6 +176,9 @@ enum Command {
     /// The consumer inbox table: install it, list unprocessed messages and client errors,
     /// clear client errors for replay.
     Inbox(inbox::InboxArgs),
+    /// Check message bodies: what the inbox reads from each, or why it sets it aside.
+    #[command(subcommand)]
+    Message(message::MessageCommand),
     /// Publish one event or command to its topic (or queue); print its uuid and message id.
     ///
     /// The topic is INSTANCE-KIND-fanout-PUBLISHER-TYPE[.fifo], the queue (--to-queue)
@@ -455,8 +459,11 @@ fn validate_summary(
 async fn run(cli: Cli) -> anyhow::Result<i32> {
     let verbose = cli.verbose;
     let names = inspect::NameFlags::of(&cli.config);
-    let config = cli.config.load()?;
     let mut out = io::stdout().lock();
+    if let Command::Message(command) = cli.command {
+        return message::run(command, &mut out);
+    }
+    let config = cli.config.load()?;
     match cli.command {
         Command::Outbox(command) => outbox::run(command, config, &mut out).await,
         Command::Generate(Generate::Migration { name }) => {
@@ -469,6 +476,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Command::Inbox(args) => inbox::run(args, config, &mut out).await,
+        Command::Message(_) => unreachable!("handled before the configuration is loaded"),
         Command::Publish(args) => publish::run(*args, config, &mut out).await,
         Command::Validate => {
             let migrator = Migrator::load(config)?;
