@@ -965,3 +965,68 @@ queue = { type = "user_created", dest = "mailer" }
         .code(3)
         .stderr(contains("invalid inbox table name `bad-name`"));
 }
+
+/// The fixture bodies of `tests/fixtures/messages/` through a consumer on the emulator: each
+/// is handled or set aside as malformed exactly as `lariat message check` says (`verdicts.md`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fixture_bodies_get_the_verdicts_of_message_check() {
+    let f = Fixture::<Sqlite>::new(None).await;
+    let queue = &unique("inbox_fixtures");
+    let url = f.queue(queue).await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/messages");
+    let verdicts = std::fs::read_to_string(dir.join("verdicts.md")).unwrap();
+    let mut expected = std::collections::HashMap::new();
+    for line in verdicts.lines().skip(2) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let form = cells[0].trim_start_matches("| ").to_owned();
+        expected.insert(form, cells[1].starts_with("accepted"));
+    }
+    let mut sent = std::collections::HashMap::new();
+    for form in expected.keys() {
+        let body = std::fs::read_to_string(dir.join(format!("{form}.json"))).unwrap();
+        let out = f
+            .aws
+            .sqs
+            .send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+        sent.insert(out.message_id().unwrap().to_owned(), form.clone());
+    }
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let consumer = Consumer::new(f.aws.clone(), f.inbox.clone(), queue, f.recorder())
+        .options(fast())
+        .on_message({
+            let outcomes = outcomes.clone();
+            move |report| {
+                outcomes.lock().unwrap().push((
+                    report.message_id.to_owned(),
+                    report.message_type.is_some(),
+                    report.outcome.as_str(),
+                ))
+            }
+        });
+    let task = tokio::spawn(consumer.run(async move {
+        let _ = stopped.await;
+    }));
+    let total = sent.len();
+    eventually("every fixture seen", Duration::from_secs(60), || {
+        let outcomes = outcomes.clone();
+        async move { outcomes.lock().unwrap().len() >= total }
+    })
+    .await;
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    for (id, accepted, outcome) in outcomes.lock().unwrap().iter() {
+        let form = &sent[id];
+        assert_eq!(
+            *accepted, expected[form],
+            "{form}: the inbox said {outcome}, message check said otherwise"
+        );
+        assert_ne!(*outcome, "retry", "{form}");
+    }
+    f.cleanup().await;
+}
