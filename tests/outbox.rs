@@ -368,6 +368,7 @@ async fn a_rejecting_target_ends_in_dead_rows_while_the_rest_flows() {
             ));
         }
         db.enqueue(&messages, true).await;
+        let dead_seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let relay = Relay::new(
             store.clone(),
             publisher_sink(&aws),
@@ -375,7 +376,16 @@ async fn a_rejecting_target_ends_in_dead_rows_while_the_rest_flows() {
                 max_attempts: 3,
                 ..fast("r")
             },
-        );
+        )
+        .on_sending_error({
+            let dead_seen = dead_seen.clone();
+            move |target, row| {
+                assert!(!row.error.is_empty());
+                if row.dead {
+                    dead_seen.lock().unwrap().push(target.name.clone());
+                }
+            }
+        });
         let dead = async {
             loop {
                 let stats = store.stats().await.unwrap();
@@ -399,6 +409,15 @@ async fn a_rejecting_target_ends_in_dead_rows_while_the_rest_flows() {
         assert_eq!(stats.get(&n("fine")), None, "{stats:?}");
         assert_eq!(stats[&n("missing")], (0, 5), "retried, then dead");
         assert_eq!(stats[&n("tiny")], (0, 5), "refused, dead");
+        let mut dead_targets = dead_seen.lock().unwrap().clone();
+        dead_targets.sort();
+        let mut expected = vec![n("missing"); 5];
+        expected.extend(vec![n("tiny"); 5]);
+        expected.sort();
+        assert_eq!(
+            dead_targets, expected,
+            "on_sending_error saw every dead row"
+        );
         assert_eq!(
             receive(&aws, &n("fine"), 5, Duration::from_secs(3))
                 .await

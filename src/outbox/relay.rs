@@ -245,6 +245,8 @@ pub struct RelayReport {
     pub dead: u64,
 }
 
+type SendingErrorHook = Arc<dyn Fn(&Target, &FailedRow) + Send + Sync>;
+
 /// A relay over one outbox table and one sink.
 pub struct Relay {
     store: Arc<dyn OutboxStore>,
@@ -252,6 +254,7 @@ pub struct Relay {
     options: RelayOptions,
     metrics: Arc<Metrics>,
     in_flight: Arc<Mutex<HashSet<i64>>>,
+    on_sending_error: Option<SendingErrorHook>,
 }
 
 impl Relay {
@@ -272,7 +275,19 @@ impl Relay {
             options,
             metrics: Arc::default(),
             in_flight: Arc::default(),
+            on_sending_error: None,
         }
+    }
+
+    /// Calls `hook` with the target and the failed row after every failed send, retried or
+    /// dead (the gem's `on_sending_error`). The CLI logs a `send failed` line and counts
+    /// `lariat_outbox_failed_total` instead. Keep it quick: it runs on the relay's tasks.
+    pub fn on_sending_error(
+        mut self,
+        hook: impl Fn(&Target, &FailedRow) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_sending_error = Some(Arc::new(hook));
+        self
     }
 
     /// The relay's counters and gauges.
@@ -426,6 +441,9 @@ impl Relay {
         for row in &failed {
             tracing::warn!(id = row.id, target = %batch.target, attempts = row.attempts,
                 dead = row.dead, error = %row.error, "send failed");
+            if let Some(hook) = &self.on_sending_error {
+                hook(&batch.target, row);
+            }
         }
         let dead = failed.iter().filter(|r| r.dead).count() as u64;
         self.metrics.add_failed(failed.len() as u64);
