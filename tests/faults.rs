@@ -492,30 +492,39 @@ const V: [i64; 4] = [0, 20240101000000, 20240102000000, 20240103000000];
 /// `None` deletes it; versions not listed are left alone.
 fn set_rows(project: &Project, emulator: &Emulator, rows: &[(i64, Option<VersionState>)]) {
     let migrator = lariat::Migrator::load(project.config(emulator)).unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let store = lariat::store::connect(&project.database_url, &project.table)
-            .await
-            .unwrap();
-        for &(version, state) in rows {
+    let edits: Vec<_> = rows
+        .iter()
+        .map(|&(version, state)| {
             let m = migrator.project.get(version).unwrap();
-            match state {
-                Some(state) => store.mark(version, &m.name, &m.checksum, state).await,
-                None => store.remove(version).await,
-            }
-            .unwrap();
-        }
-        store.close().await;
-    });
+            (version, m.name.clone(), m.checksum.clone(), state)
+        })
+        .collect();
+    table(project, &edits);
 }
 
 /// The rows of the version table: (version, state).
 fn rows(project: &Project) -> Vec<(i64, VersionState)> {
+    table(project, &[])
+}
+
+/// Applies `edits` (version, name, checksum, state or `None` to delete) to the version table,
+/// then reads its rows.
+fn table(
+    project: &Project,
+    edits: &[(i64, String, String, Option<VersionState>)],
+) -> Vec<(i64, VersionState)> {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let store = lariat::store::connect(&project.database_url, &project.table)
             .await
             .unwrap();
+        for (version, name, checksum, state) in edits {
+            match state {
+                Some(state) => store.mark(*version, name, checksum, *state).await,
+                None => store.remove(*version).await,
+            }
+            .unwrap();
+        }
         let rows = store.list().await.unwrap();
         store.close().await;
         rows.into_iter().map(|r| (r.version, r.state)).collect()

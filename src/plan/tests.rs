@@ -34,9 +34,18 @@ tags = { team = "growth" }
 "#;
 
 fn project() -> (tempfile::TempDir, Project) {
+    project_of(&[
+        ("20240101000000_v1.toml", V1),
+        ("20240102000000_v2.toml", V2),
+    ])
+}
+
+/// A project of these files (name, text).
+fn project_of(files: &[(&str, &str)]) -> (tempfile::TempDir, Project) {
     let dir = tempfile::tempdir().expect("temp dir");
-    fs::write(dir.path().join("20240101000000_v1.toml"), V1).expect("write");
-    fs::write(dir.path().join("20240102000000_v2.toml"), V2).expect("write");
+    for (name, text) in files {
+        fs::write(dir.path().join(name), text).expect("write");
+    }
     let defaults = NamingDefaults {
         instance: "test".into(),
         publisher: "auth".into(),
@@ -148,6 +157,16 @@ fn migrate_refuses_modified_missing_and_out_of_order() {
     assert_eq!(err, PlanError::UnknownVersion(42));
 }
 
+/// The versions `plan_rollback` undoes, in order.
+fn rollback_versions(p: &Project, applied: &[AppliedVersion], t: RollbackTarget) -> Vec<i64> {
+    plan_rollback(p, applied, t, Checks::default())
+        .expect("plan")
+        .steps
+        .iter()
+        .map(|s| s.version)
+        .collect()
+}
+
 #[test]
 fn rollback_targets() {
     let (_dir, p) = project();
@@ -155,14 +174,7 @@ fn rollback_targets() {
         row(&p, 20240101000000, VersionState::Applied),
         row(&p, 20240102000000, VersionState::Applied),
     ];
-    let versions = |t| -> Vec<i64> {
-        plan_rollback(&p, &applied, t, Checks::default())
-            .expect("plan")
-            .steps
-            .iter()
-            .map(|s| s.version)
-            .collect()
-    };
+    let versions = |t| rollback_versions(&p, &applied, t);
     assert_eq!(versions(RollbackTarget::Last), [20240102000000]);
     assert_eq!(
         versions(RollbackTarget::To(20240101000000)),
@@ -184,26 +196,15 @@ fn rollback_targets() {
 /// "newer than 0".
 #[test]
 fn rollback_all_undoes_version_zero() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    fs::write(dir.path().join("00000000000000_v0.toml"), V1).expect("write");
-    fs::write(dir.path().join("20240102000000_v2.toml"), V2).expect("write");
-    let defaults = NamingDefaults {
-        instance: "test".into(),
-        publisher: "auth".into(),
-    };
-    let p = load_project(dir.path(), &defaults).expect("valid project");
+    let (_dir, p) = project_of(&[
+        ("00000000000000_v0.toml", V1),
+        ("20240102000000_v2.toml", V2),
+    ]);
     let applied = [
         row(&p, 0, VersionState::Applied),
         row(&p, 20240102000000, VersionState::Applied),
     ];
-    let versions = |t| -> Vec<i64> {
-        plan_rollback(&p, &applied, t, Checks::default())
-            .expect("plan")
-            .steps
-            .iter()
-            .map(|s| s.version)
-            .collect()
-    };
+    let versions = |t| rollback_versions(&p, &applied, t);
     assert_eq!(versions(RollbackTarget::All), [20240102000000, 0]);
     assert_eq!(
         versions(RollbackTarget::To(0)),
@@ -218,14 +219,8 @@ fn rollback_all_undoes_version_zero() {
 #[test]
 fn rollback_finishes_an_interrupted_rollback_first() {
     let (_dir, p) = project();
-    let versions = |applied: &[AppliedVersion]| -> Vec<i64> {
-        plan_rollback(&p, applied, RollbackTarget::Last, Checks::default())
-            .expect("plan")
-            .steps
-            .iter()
-            .map(|s| s.version)
-            .collect()
-    };
+    let versions =
+        |applied: &[AppliedVersion]| rollback_versions(&p, applied, RollbackTarget::Last);
     let (v1, v2) = (20240101000000, 20240102000000);
     for (states, want) in [
         (
@@ -264,8 +259,7 @@ fn rollback_finishes_an_interrupted_rollback_first() {
 /// finished first, newest first, and everything it undid is applied again, oldest first.
 #[test]
 fn migrate_finishes_an_interrupted_rollback_then_applies_in_order() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let files = [
+    let (_dir, p) = project_of(&[
         (
             "00000000000000_resources.toml",
             "[[create_topic]]\ntype = \"t\"\n\n[[create_queue]]\ntype = \"t\"\ndest = \"w\"\n",
@@ -282,15 +276,7 @@ fn migrate_finishes_an_interrupted_rollback_then_applies_in_order() {
             "20240103000000_unsubscribe.toml",
             "[[unsubscribe]]\ntopic = { type = \"t\" }\nqueue = { type = \"t\", dest = \"w\" }\n",
         ),
-    ];
-    for (name, text) in files {
-        fs::write(dir.path().join(name), text).expect("write");
-    }
-    let defaults = NamingDefaults {
-        instance: "test".into(),
-        publisher: "auth".into(),
-    };
-    let p = load_project(dir.path(), &defaults).expect("valid project");
+    ]);
     let (v0, v1, v2, v3) = (0, 20240101000000, 20240102000000, 20240103000000);
     let versions = |plan: &Plan| plan.steps.iter().map(|s| s.version).collect::<Vec<_>>();
     let rows = |states: [Option<VersionState>; 4]| -> Vec<AppliedVersion> {
