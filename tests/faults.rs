@@ -262,10 +262,14 @@ fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
                 }
                 buf.extend_from_slice(&chunk[..n]);
             }
-            // one request per upstream connection
-            let head = String::from_utf8_lossy(&buf[..end])
-                .replace("Connection: keep-alive", "Connection: close");
-            let mut out = head.into_bytes();
+            // one request per upstream connection, read to its end: the SDK sends no
+            // `Connection` header, and LocalStack (unlike moto) keeps such a connection open
+            let head: String = String::from_utf8_lossy(&buf[..end])
+                .split("\r\n")
+                .filter(|line| !line.to_lowercase().starts_with("connection:"))
+                .map(|line| format!("{line}\r\n"))
+                .collect();
+            let mut out = format!("{head}Connection: close").into_bytes();
             out.extend_from_slice(&buf[end..]);
             return Some(out);
         }
