@@ -84,15 +84,6 @@ fn error_line(run: &Run) -> &str {
         .unwrap_or_else(|| panic!("no error line in:\n{}", run.stderr))
 }
 
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn with_topic(project: &Project) {
     project.write(
         "20240101000000_user_created.toml",
@@ -105,7 +96,7 @@ fn a_refused_endpoint_is_named_once_on_one_line() {
     let emulator = Emulator::start();
     let project = Project::new(Db::Sqlite);
     with_topic(&project);
-    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let endpoint = format!("http://127.0.0.1:{}", common::closed_port());
     let env = [("AWS_ENDPOINT_URL", endpoint.as_str())];
 
     // without an account id, STS is asked first: its message names the real cause
