@@ -72,6 +72,15 @@ pub enum AwsError {
         /// Each attribute that differs.
         differences: Vec<super::AttributeDifference>,
     },
+    /// A topic exists with an attribute that only `CreateTopic` sets (e.g. `FifoTopic`),
+    /// other than the declared one.
+    #[error("topic {topic} already exists with attributes that cannot be changed:{}\n  it was created outside these migrations; delete it (or give the declared topic another name), then run again", differences.iter().map(|d| format!("\n    {d}")).collect::<String>())]
+    TopicDiffers {
+        /// The topic.
+        topic: String,
+        /// Each attribute that differs.
+        differences: Vec<super::AttributeDifference>,
+    },
     /// A queue's policy is not JSON lariat can merge into.
     #[error("the access policy of queue {queue} is not a JSON object ({message}); fix or remove it, then run again")]
     BadPolicy {
@@ -182,6 +191,35 @@ impl AwsError {
         match self {
             AwsError::Request { code, .. } => code.as_deref(),
             _ => None,
+        }
+    }
+
+    /// AWS said the topic, queue or subscription the request names does not exist.
+    pub fn is_not_found(&self) -> bool {
+        super::execute::is_code(self, &["NotFound", "NonExistentQueue", "QueueDoesNotExist"])
+    }
+
+    /// A failure that may pass by itself: no answer (connection, timeout), throttling or a
+    /// server error that outlasted the retries. Running the same command again may finish.
+    pub fn is_transient(&self) -> bool {
+        match self.failure() {
+            Some(Cause::Connect | Cause::Timeout | Cause::Other) => true,
+            Some(Cause::Service) => super::execute::is_code(
+                self,
+                &[
+                    "Throttling",
+                    "ThrottlingException",
+                    "ThrottledException",
+                    "RequestThrottled",
+                    "TooManyRequestsException",
+                    "RequestLimitExceeded",
+                    "InternalError",
+                    "InternalFailure",
+                    "ServiceUnavailable",
+                    "RequestTimeout",
+                ],
+            ),
+            _ => false,
         }
     }
 

@@ -19,7 +19,7 @@ use lariat::config::{Config, Overrides, CONNECT_TIMEOUTS, OPERATION_TIMEOUTS};
 use lariat::executor::{ApplyOptions, Event, DEFAULT_CONCURRENCY};
 use lariat::generate::GenerateError;
 use lariat::migrator::{Error, RunOptions};
-use lariat::plan::{Checks, RollbackTarget, State};
+use lariat::plan::{Checks, Direction, RollbackTarget, State};
 use lariat::store::StoreError;
 use lariat::{exit, graph, Migrator};
 
@@ -602,12 +602,27 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let migrator = Migrator::load(config)?;
             print_warnings(&migrator);
             if run.dry_run {
-                let plan = migrator.plan_migrate(to, run.options().checks).await?;
+                let checks = run.options().checks;
+                if let Some(finish) = migrator.plan_finish_rollback(checks).await? {
+                    writeln!(
+                        out,
+                        "a rollback stopped midway: its migrations are undone first, then applied"
+                    )?;
+                    print_dry_run(&mut out, &migrator, &finish, "undo").await?;
+                    writeln!(out)?;
+                }
+                let plan = migrator.plan_migrate(to, checks).await?;
                 return print_dry_run(&mut out, &migrator, &plan, "apply").await;
             }
-            let report = migrator
-                .migrate(to, run.options(), &progress("applied"))
-                .await?;
+            let report = migrator.migrate(to, run.options(), &progress()).await?;
+            if !report.undone.is_empty() {
+                summary(
+                    &mut out,
+                    "finished an interrupted rollback: undone",
+                    report.undone.len(),
+                    "",
+                )?;
+            }
             summary(
                 &mut out,
                 "applied",
@@ -625,7 +640,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let migrator = Migrator::load(config)?;
             let target = match (version, all) {
                 (Some(v), _) => RollbackTarget::To(v),
-                (None, true) => RollbackTarget::To(0),
+                (None, true) => RollbackTarget::All,
                 (None, false) => RollbackTarget::Last,
             };
             if run.dry_run {
@@ -637,7 +652,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 return Ok(exit::REFUSED);
             }
             let report = migrator
-                .rollback(target, run.options(), &progress("undone"))
+                .rollback(target, run.options(), &progress())
                 .await?;
             summary(
                 &mut out,
@@ -673,15 +688,22 @@ fn confirm(migrator: &Migrator) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
-fn progress(verb: &'static str) -> impl Fn(Event) + Sync {
+/// Prints each finished version; `migrate` may undo versions first (to finish a rollback that
+/// stopped midway), which are printed as undone.
+fn progress() -> impl Fn(Event) + Sync {
     move |event| {
         if let Event::Finished {
+            direction,
             version,
             name,
             operations,
             elapsed,
         } = event
         {
+            let verb = match direction {
+                Direction::Up => "applied",
+                Direction::Down => "undone",
+            };
             println!(
                 "  {verb:>8} {version} {name} ({operations} {}, {:.2}s)",
                 if operations == 1 {
