@@ -309,8 +309,9 @@ impl Migrator {
             let aws = self.aws().await?;
             self.check_external(&plan, &aws).await?;
             let plan = legacy_records(plan, &applied, &aws, store.as_ref()).await?;
-            let report =
+            let mut report =
                 executor::run(&plan, &aws, store.as_ref(), options.apply, on_event).await?;
+            report.requests = aws.requests();
             if plan.direction == Direction::Down {
                 for version in &report.versions {
                     store.remove_records(*version).await?;

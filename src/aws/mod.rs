@@ -11,6 +11,7 @@ pub mod inspect;
 mod legacy;
 pub mod publish;
 mod receive;
+pub mod requests;
 
 use std::error::Error as StdError;
 use std::time::Duration;
@@ -23,8 +24,11 @@ use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use crate::config::AwsSettings;
 use crate::plan::Arns;
 
-pub use execute::AttributeDifference;
+pub use execute::{AttributeDifference, SubscriptionListings};
 pub use receive::{QueueInfo, SqsMessage, MAX_BATCH, MAX_WAIT_TIME};
+pub use requests::RequestCounts;
+
+use requests::RequestCounter;
 
 /// How many times a throttled or failed (5xx) request is tried in all.
 pub const MAX_ATTEMPTS: u32 = 8;
@@ -104,6 +108,7 @@ pub struct Aws {
     pub sqs: aws_sdk_sqs::Client,
     arns: Arns,
     endpoint_url: Option<String>,
+    requests: RequestCounter,
 }
 
 impl Aws {
@@ -161,27 +166,32 @@ impl Aws {
         }
         let config = loader.load().await;
         let region = config.region().ok_or(AwsError::NoRegion)?.to_string();
+        let requests = RequestCounter::default();
         let account_id = match &settings.account_id {
             Some(id) => id.clone(),
-            None => aws_sdk_sts::Client::new(&config)
-                .get_caller_identity()
-                .send()
-                .await
-                .map_err(|e| AwsError::Account {
-                    message: DisplayErrorContext(&e).to_string(),
-                })?
-                .account()
-                .map(str::to_owned)
-                .ok_or_else(|| AwsError::Account {
-                    message: "no account in the answer".into(),
-                })?,
+            None => aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&config)
+                    .interceptor(requests.clone())
+                    .build(),
+            )
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| AwsError::Account {
+                message: DisplayErrorContext(&e).to_string(),
+            })?
+            .account()
+            .map(str::to_owned)
+            .ok_or_else(|| AwsError::Account {
+                message: "no account in the answer".into(),
+            })?,
         };
-        Ok(Aws {
-            sns: aws_sdk_sns::Client::new(&config),
-            sqs: aws_sdk_sqs::Client::new(&config),
-            arns: Arns { region, account_id },
-            endpoint_url: settings.endpoint_url.clone(),
-        })
+        Ok(Aws::with_counter(
+            &config,
+            Arns { region, account_id },
+            settings.endpoint_url.clone(),
+            requests,
+        ))
     }
 
     /// Wraps an SDK configuration the application already loaded (its own credentials,
@@ -199,15 +209,43 @@ impl Aws {
         account_id: impl Into<String>,
     ) -> Result<Aws, AwsError> {
         let region = config.region().ok_or(AwsError::NoRegion)?.to_string();
-        Ok(Aws {
-            sns: aws_sdk_sns::Client::new(config),
-            sqs: aws_sdk_sqs::Client::new(config),
-            arns: Arns {
+        Ok(Aws::with_counter(
+            config,
+            Arns {
                 region,
                 account_id: account_id.into(),
             },
-            endpoint_url: config.endpoint_url().map(str::to_owned),
-        })
+            config.endpoint_url().map(str::to_owned),
+            RequestCounter::default(),
+        ))
+    }
+
+    /// Clients of `config` that count their requests in `requests`.
+    fn with_counter(
+        config: &SdkConfig,
+        arns: Arns,
+        endpoint_url: Option<String>,
+        requests: RequestCounter,
+    ) -> Aws {
+        let sns = aws_sdk_sns::config::Builder::from(config)
+            .interceptor(requests.clone())
+            .build();
+        let sqs = aws_sdk_sqs::config::Builder::from(config)
+            .interceptor(requests.clone())
+            .build();
+        Aws {
+            sns: aws_sdk_sns::Client::from_conf(sns),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs),
+            arns,
+            endpoint_url,
+            requests,
+        }
+    }
+
+    /// The requests this value's clients (and every clone's) have sent so far, by action
+    /// (`sqs:CreateQueue`); a retried request counts once per attempt.
+    pub fn requests(&self) -> RequestCounts {
+        self.requests.snapshot()
     }
 
     /// Region and account, for ARNs.

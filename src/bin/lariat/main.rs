@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lariat::config::{Config, Overrides};
-use lariat::executor::{ApplyOptions, Event, DEFAULT_CONCURRENCY};
+use lariat::executor::{ApplyOptions, Event, Report, DEFAULT_CONCURRENCY};
 use lariat::generate::GenerateError;
 use lariat::migrator::{Error, RunOptions};
 use lariat::plan::{Checks, RollbackTarget, State};
@@ -563,12 +563,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let report = migrator
                 .migrate(to, run.options(), &progress("applied"))
                 .await?;
-            summary(
-                &mut out,
-                "applied",
-                report.versions.len(),
-                "everything is up to date",
-            )?;
+            summary(&mut out, "applied", &report, "everything is up to date")?;
             Ok(exit::OK)
         }
         Command::Rollback {
@@ -594,12 +589,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let report = migrator
                 .rollback(target, run.options(), &progress("undone"))
                 .await?;
-            summary(
-                &mut out,
-                "undone",
-                report.versions.len(),
-                "nothing to roll back",
-            )?;
+            summary(&mut out, "undone", &report, "nothing to roll back")?;
             Ok(exit::OK)
         }
     }
@@ -650,11 +640,26 @@ fn progress(verb: &'static str) -> impl Fn(Event) + Sync {
     }
 }
 
-fn summary(out: &mut impl Write, verb: &str, count: usize, nothing: &str) -> io::Result<()> {
-    match count {
+/// The last line of `migrate` and `rollback`: how many migrations, with how many AWS requests
+/// (by action under -v).
+fn summary(out: &mut impl Write, verb: &str, report: &Report, nothing: &str) -> io::Result<()> {
+    let requests = lariat::aws::requests::total(&report.requests);
+    if !report.requests.is_empty() {
+        let by_action: Vec<String> = report
+            .requests
+            .iter()
+            .map(|(action, n)| format!("{action} {n}"))
+            .collect();
+        tracing::info!("AWS requests: {}", by_action.join(", "));
+    }
+    let requests = match requests {
+        1 => "1 AWS request".to_owned(),
+        n => format!("{n} AWS requests"),
+    };
+    match report.versions.len() {
         0 => writeln!(out, "{nothing}"),
-        1 => writeln!(out, "{verb} 1 migration"),
-        n => writeln!(out, "{verb} {n} migrations"),
+        1 => writeln!(out, "{verb} 1 migration ({requests})"),
+        n => writeln!(out, "{verb} {n} migrations ({requests})"),
     }
 }
 
