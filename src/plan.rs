@@ -23,7 +23,8 @@ pub enum State {
     Pending,
     /// A `migrate` stopped midway through it; `migrate` finishes it.
     Interrupted,
-    /// A `rollback` stopped midway through it; `rollback` finishes it, `migrate` re-applies it.
+    /// A `rollback` stopped midway through it; `rollback` finishes it, and so does `migrate`
+    /// before applying it again.
     InterruptedRollback,
     /// Applied, but the file changed since.
     Modified,
@@ -143,6 +144,17 @@ pub enum PlanError {
         /// Name.
         name: String,
     },
+    /// `rollback VERSION` would keep a migration that a rollback which stopped midway was
+    /// undoing: it is neither applied nor undone.
+    #[error("migration {version} ({name}) was being rolled back when a rollback stopped, and `rollback {target}` would keep it\n  finish that rollback first with `lariat rollback` (it undoes every migration down to {version}), or re-apply with `lariat migrate`; then run `lariat rollback {target}`")]
+    InterruptedBelowTarget {
+        /// The interrupted version.
+        version: i64,
+        /// Its name.
+        name: String,
+        /// The requested target.
+        target: i64,
+    },
     /// Rolling back would undo a migration `lariat import` wrote.
     #[error("migration {version} ({name}) was written by `lariat import`: rolling it back deletes the resources it adopted, which existed before lariat\n  pass --delete-imported if that is what you want")]
     Imported {
@@ -156,10 +168,13 @@ pub enum PlanError {
 /// What to roll back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RollbackTarget {
-    /// The newest applied migration.
+    /// The newest applied migration; after a rollback that stopped midway, every migration
+    /// down to the oldest one it was undoing (finishing it).
     Last,
-    /// Every migration newer than this version (which stays applied); `0` undoes everything.
+    /// Every migration newer than this version (which stays applied).
     To(i64),
+    /// Every recorded migration, version `0` included (`rollback --all`).
+    All,
 }
 
 /// Options that relax the safety checks.
@@ -229,7 +244,64 @@ fn check_applied(
     Ok(())
 }
 
+/// The oldest version that a rollback which stopped midway left `rolling_back`.
+fn oldest_rolling_back(applied: &[AppliedVersion]) -> Option<&AppliedVersion> {
+    applied
+        .iter()
+        .filter(|r| r.state == VersionState::RollingBack)
+        .min_by_key(|r| r.version)
+}
+
+/// The rows that finishing an interrupted rollback undoes: every recorded row from the newest
+/// down to the oldest `rolling_back` one, whatever its state. A rollback that stopped midway
+/// may have started a migration before a newer one was done (their operations touch other
+/// resources), so rows in between can still be `applied`; their undo comes first, as in the
+/// rollback that stopped. Empty when no rollback was interrupted.
+fn interrupted_rollback(applied: &[AppliedVersion]) -> Vec<&AppliedVersion> {
+    match oldest_rolling_back(applied) {
+        Some(oldest) => applied
+            .iter()
+            .filter(|r| r.version >= oldest.version)
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The rows as they will be once the interrupted rollback is finished.
+fn after_finishing(applied: &[AppliedVersion]) -> Vec<AppliedVersion> {
+    match oldest_rolling_back(applied) {
+        Some(oldest) => applied
+            .iter()
+            .filter(|r| r.version < oldest.version)
+            .cloned()
+            .collect(),
+        None => applied.to_vec(),
+    }
+}
+
+/// The undo that `migrate` runs before applying anything when a rollback stopped midway (rows
+/// left `rolling_back`): the same plan as `rollback` without a version, which finishes it.
+///
+/// An interrupted rollback cannot be reversed in place: each version's `up` assumes the state
+/// its predecessor left, and a partly undone newer version has not restored it yet (its
+/// `change_subscription` needs a subscription that only the newer version's undo recreates).
+/// Finishing the undo newest first, then applying oldest first, runs every operation from the
+/// state it was written for. `None` when no rollback was interrupted.
+pub fn plan_finish_rollback(
+    project: &Project,
+    applied: &[AppliedVersion],
+    checks: Checks,
+) -> Result<Option<Plan>, PlanError> {
+    if oldest_rolling_back(applied).is_none() {
+        return Ok(None);
+    }
+    plan_rollback(project, applied, RollbackTarget::Last, checks).map(Some)
+}
+
 /// Pending and interrupted migrations up to `target` (inclusive), oldest first.
+///
+/// When a rollback stopped midway, the plan is the one to run after [`plan_finish_rollback`]:
+/// the versions it undoes are pending again.
 pub fn plan_migrate(
     project: &Project,
     applied: &[AppliedVersion],
@@ -242,6 +314,7 @@ pub fn plan_migrate(
             return Err(PlanError::UnknownVersion(t));
         }
     }
+    let applied = after_finishing(applied);
     let done: BTreeSet<i64> = applied
         .iter()
         .filter(|r| r.state == VersionState::Applied)
@@ -282,6 +355,10 @@ pub fn plan_migrate(
 }
 
 /// Applied (or partly applied) migrations newer than the target, newest first.
+///
+/// After a rollback that stopped midway, [`RollbackTarget::Last`] finishes it: it undoes every
+/// recorded version down to the oldest one left `rolling_back`. [`RollbackTarget::To`] refuses
+/// a target that would keep such a version.
 pub fn plan_rollback(
     project: &Project,
     applied: &[AppliedVersion],
@@ -289,18 +366,15 @@ pub fn plan_rollback(
     checks: Checks,
 ) -> Result<Plan, PlanError> {
     check_applied(project, applied, checks)?;
-    let mut rows: Vec<&AppliedVersion> = applied.iter().collect();
-    rows.sort_by_key(|r| std::cmp::Reverse(r.version));
-    let rows: Vec<&AppliedVersion> = match target {
-        // an interrupted rollback is finished before anything else is undone
+    let mut rows: Vec<&AppliedVersion> = match target {
         RollbackTarget::Last => {
-            let interrupted: Vec<_> = rows
-                .iter()
-                .copied()
-                .filter(|r| r.state == VersionState::RollingBack)
-                .collect();
+            let interrupted = interrupted_rollback(applied);
             if interrupted.is_empty() {
-                rows.into_iter().take(1).collect()
+                applied
+                    .iter()
+                    .max_by_key(|r| r.version)
+                    .into_iter()
+                    .collect()
             } else {
                 interrupted
             }
@@ -309,9 +383,18 @@ pub fn plan_rollback(
             if t != 0 && project.get(t).is_none() && !applied.iter().any(|r| r.version == t) {
                 return Err(PlanError::UnknownVersion(t));
             }
-            rows.into_iter().filter(|r| r.version > t).collect()
+            if let Some(kept) = oldest_rolling_back(applied).filter(|r| r.version <= t) {
+                return Err(PlanError::InterruptedBelowTarget {
+                    version: kept.version,
+                    name: kept.name.clone(),
+                    target: t,
+                });
+            }
+            applied.iter().filter(|r| r.version > t).collect()
         }
+        RollbackTarget::All => applied.iter().collect(),
     };
+    rows.sort_by_key(|r| std::cmp::Reverse(r.version));
     let steps = rows
         .into_iter()
         .map(|row| {

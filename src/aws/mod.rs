@@ -97,6 +97,35 @@ impl AwsError {
             _ => None,
         }
     }
+
+    /// AWS said the topic, queue or subscription the request names does not exist.
+    pub fn is_not_found(&self) -> bool {
+        execute::is_code(self, &["NotFound", "NonExistentQueue", "QueueDoesNotExist"])
+    }
+
+    /// A failure that may pass by itself: no answer (connection, timeout), throttling or a
+    /// server error that outlasted the retries. Running the same command again may finish.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            AwsError::Request { code: None, .. } => true,
+            AwsError::Request { .. } => execute::is_code(
+                self,
+                &[
+                    "Throttling",
+                    "ThrottlingException",
+                    "ThrottledException",
+                    "RequestThrottled",
+                    "TooManyRequestsException",
+                    "RequestLimitExceeded",
+                    "InternalError",
+                    "InternalFailure",
+                    "ServiceUnavailable",
+                    "RequestTimeout",
+                ],
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// Connected SNS and SQS clients, with the region and account that ARNs and URLs are built from.

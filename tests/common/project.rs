@@ -345,8 +345,14 @@ pub async fn account_all(aws: &Aws) -> Account {
 /// What the files declare at the newest version, in the same shape as [`account`]: the
 /// subscriptions AWS holds for them (topic-to-topic links as their derived subscriptions).
 pub fn declared(project: &Project, emulator: &Emulator) -> Account {
+    declared_at(project, emulator, None)
+}
+
+/// What the files declare after `version` (every migration up to and including it; the newest
+/// when `None`), in the same shape as [`account`].
+pub fn declared_at(project: &Project, emulator: &Emulator, version: Option<i64>) -> Account {
     let migrator = lariat::Migrator::load(project.config(emulator)).expect("valid project");
-    let topology = migrator.project.topology_at(None);
+    let topology = migrator.project.topology_at(version);
     let mut subscriptions: Vec<_> = topology
         .on_aws()
         .into_keys()

@@ -15,11 +15,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lariat::aws::RequestCounts;
 use lariat::config::{Config, Overrides};
-use lariat::executor::{ApplyOptions, Event, Report, DEFAULT_CONCURRENCY};
+use lariat::executor::{ApplyOptions, Event, DEFAULT_CONCURRENCY};
 use lariat::generate::GenerateError;
 use lariat::migrator::{Error, RunOptions};
-use lariat::plan::{Checks, RollbackTarget, State};
+use lariat::plan::{Checks, Direction, RollbackTarget, State};
 use lariat::store::StoreError;
 use lariat::{exit, graph, Migrator};
 
@@ -557,13 +558,35 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let migrator = Migrator::load(config)?;
             print_warnings(&migrator);
             if run.dry_run {
-                let plan = migrator.plan_migrate(to, run.options().checks).await?;
+                let checks = run.options().checks;
+                if let Some(finish) = migrator.plan_finish_rollback(checks).await? {
+                    writeln!(
+                        out,
+                        "a rollback stopped midway: its migrations are undone first, then applied"
+                    )?;
+                    print_dry_run(&mut out, &migrator, &finish, "undo").await?;
+                    writeln!(out)?;
+                }
+                let plan = migrator.plan_migrate(to, checks).await?;
                 return print_dry_run(&mut out, &migrator, &plan, "apply").await;
             }
-            let report = migrator
-                .migrate(to, run.options(), &progress("applied"))
-                .await?;
-            summary(&mut out, "applied", &report, "everything is up to date")?;
+            let report = migrator.migrate(to, run.options(), &progress()).await?;
+            if !report.undone.is_empty() {
+                summary(
+                    &mut out,
+                    "finished an interrupted rollback: undone",
+                    report.undone.len(),
+                    None,
+                    "",
+                )?;
+            }
+            summary(
+                &mut out,
+                "applied",
+                report.versions.len(),
+                Some(&report.requests),
+                "everything is up to date",
+            )?;
             Ok(exit::OK)
         }
         Command::Rollback {
@@ -575,7 +598,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let migrator = Migrator::load(config)?;
             let target = match (version, all) {
                 (Some(v), _) => RollbackTarget::To(v),
-                (None, true) => RollbackTarget::To(0),
+                (None, true) => RollbackTarget::All,
                 (None, false) => RollbackTarget::Last,
             };
             if run.dry_run {
@@ -587,9 +610,15 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 return Ok(exit::REFUSED);
             }
             let report = migrator
-                .rollback(target, run.options(), &progress("undone"))
+                .rollback(target, run.options(), &progress())
                 .await?;
-            summary(&mut out, "undone", &report, "nothing to roll back")?;
+            summary(
+                &mut out,
+                "undone",
+                report.versions.len(),
+                Some(&report.requests),
+                "nothing to roll back",
+            )?;
             Ok(exit::OK)
         }
     }
@@ -618,15 +647,22 @@ fn confirm(migrator: &Migrator) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
-fn progress(verb: &'static str) -> impl Fn(Event) + Sync {
+/// Prints each finished version; `migrate` may undo versions first (to finish a rollback that
+/// stopped midway), which are printed as undone.
+fn progress() -> impl Fn(Event) + Sync {
     move |event| {
         if let Event::Finished {
+            direction,
             version,
             name,
             operations,
             elapsed,
         } = event
         {
+            let verb = match direction {
+                Direction::Up => "applied",
+                Direction::Down => "undone",
+            };
             println!(
                 "  {verb:>8} {version} {name} ({operations} {}, {:.2}s)",
                 if operations == 1 {
@@ -640,26 +676,35 @@ fn progress(verb: &'static str) -> impl Fn(Event) + Sync {
     }
 }
 
-/// The last line of `migrate` and `rollback`: how many migrations, with how many AWS requests
-/// (by action under -v).
-fn summary(out: &mut impl Write, verb: &str, report: &Report, nothing: &str) -> io::Result<()> {
-    let requests = lariat::aws::requests::total(&report.requests);
-    if !report.requests.is_empty() {
-        let by_action: Vec<String> = report
-            .requests
-            .iter()
-            .map(|(action, n)| format!("{action} {n}"))
-            .collect();
-        tracing::info!("AWS requests: {}", by_action.join(", "));
-    }
+/// A last line of `migrate` and `rollback`: how many migrations, with how many AWS requests
+/// when `requests` is given (by action under -v).
+fn summary(
+    out: &mut impl Write,
+    verb: &str,
+    count: usize,
+    requests: Option<&RequestCounts>,
+    nothing: &str,
+) -> io::Result<()> {
     let requests = match requests {
-        1 => "1 AWS request".to_owned(),
-        n => format!("{n} AWS requests"),
+        Some(counts) => {
+            if !counts.is_empty() {
+                let by_action: Vec<String> = counts
+                    .iter()
+                    .map(|(action, n)| format!("{action} {n}"))
+                    .collect();
+                tracing::info!("AWS requests: {}", by_action.join(", "));
+            }
+            match lariat::aws::requests::total(counts) {
+                1 => " (1 AWS request)".to_owned(),
+                n => format!(" ({n} AWS requests)"),
+            }
+        }
+        None => String::new(),
     };
-    match report.versions.len() {
+    match count {
         0 => writeln!(out, "{nothing}"),
-        1 => writeln!(out, "{verb} 1 migration ({requests})"),
-        n => writeln!(out, "{verb} {n} migrations ({requests})"),
+        1 => writeln!(out, "{verb} 1 migration{requests}"),
+        n => writeln!(out, "{verb} {n} migrations{requests}"),
     }
 }
 
