@@ -9,6 +9,7 @@ use std::time::Duration;
 use aws_sdk_sns::types::Tag;
 use aws_sdk_sqs::types::QueueAttributeName;
 
+use super::inspect::LiveTopic;
 use super::{Aws, AwsError};
 use crate::plan::{self, attribute_matches, Attributes, Call};
 use crate::topology::{Endpoint, Tags};
@@ -98,26 +99,9 @@ impl Aws {
             } => self.create_topic(name, attributes, tags).await,
             Call::DeleteTopic { name } => self.delete_topic(name).await,
             Call::SetTopicAttribute { topic, key, value } => {
-                self.sns
-                    .set_topic_attributes()
-                    .topic_arn(self.arns.topic(topic))
-                    .attribute_name(key)
-                    .attribute_value(value)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::request("sns:SetTopicAttributes", topic, e))?;
-                Ok(())
+                self.set_topic_attribute(topic, key, value).await
             }
-            Call::TagTopic { topic, tags } => {
-                self.sns
-                    .tag_resource()
-                    .resource_arn(self.arns.topic(topic))
-                    .set_tags(Some(sns_tags(topic, tags)?))
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::request("sns:TagResource", topic, e))?;
-                Ok(())
-            }
+            Call::TagTopic { topic, tags } => self.tag_topic(topic, tags).await,
             Call::UntagTopic { topic, keys } => {
                 self.sns
                     .untag_resource()
@@ -215,14 +199,102 @@ impl Aws {
         attributes: &Attributes,
         tags: &Tags,
     ) -> Result<(), AwsError> {
-        self.sns
+        let result = self
+            .sns
             .create_topic()
             .name(name)
             .set_attributes(Some(attributes.clone().into_iter().collect()))
             .set_tags(Some(sns_tags(name, tags)?))
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:CreateTopic", name, e))?;
+            .map_err(|e| AwsError::request("sns:CreateTopic", name, e));
+        match result {
+            Ok(_) => Ok(()),
+            // AWS (and LocalStack) refuse to create a topic again with other attributes or
+            // tags; moto accepts it silently. Converge the existing topic instead.
+            Err(e)
+                if is_code(&e, &["InvalidParameter"])
+                    && e.to_string().contains("already exists") =>
+            {
+                self.converge_topic(name, attributes, tags).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A topic of this name exists with other attributes or tags: a re-run after a crash, or
+    /// a topic another tool (the Ruby gem) made and tagged. Reads its attributes and tags,
+    /// sets the declared attributes (undeclared ones back to the AWS default) and tags (other
+    /// tags stay); an attribute AWS cannot change after creation is an error naming it.
+    async fn converge_topic(
+        &self,
+        name: &str,
+        declared: &Attributes,
+        tags: &Tags,
+    ) -> Result<(), AwsError> {
+        let topic = LiveTopic {
+            name: name.to_owned(),
+            arn: self.arns.topic(name),
+            attributes: Attributes::new(),
+            tags: Tags::new(),
+        };
+        let (actual, actual_tags) =
+            tokio::try_join!(self.topic_attributes(&topic), self.topic_tags(&topic))?;
+        let (settable, fixed): (Vec<_>, Vec<_>) = topic_differences(declared, &actual)
+            .into_iter()
+            .partition(|d| !TOPIC_CREATE_ONLY.contains(&d.attribute.as_str()));
+        if !fixed.is_empty() {
+            return Err(AwsError::TopicDiffers {
+                topic: name.to_owned(),
+                differences: fixed,
+            });
+        }
+        for difference in &settable {
+            self.set_topic_attribute(name, &difference.attribute, &difference.declared)
+                .await?;
+        }
+        let missing: Tags = tags
+            .iter()
+            .filter(|(key, value)| actual_tags.get(*key) != Some(*value))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        if !missing.is_empty() {
+            self.tag_topic(name, &missing).await?;
+        }
+        tracing::info!(
+            topic = name,
+            attributes_set = settable.len(),
+            tags_set = missing.len(),
+            "the topic already existed with other attributes or tags; set the declared ones"
+        );
+        Ok(())
+    }
+
+    async fn set_topic_attribute(
+        &self,
+        topic: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), AwsError> {
+        self.sns
+            .set_topic_attributes()
+            .topic_arn(self.arns.topic(topic))
+            .attribute_name(key)
+            .attribute_value(value)
+            .send()
+            .await
+            .map_err(|e| AwsError::request("sns:SetTopicAttributes", topic, e))?;
+        Ok(())
+    }
+
+    async fn tag_topic(&self, topic: &str, tags: &Tags) -> Result<(), AwsError> {
+        self.sns
+            .tag_resource()
+            .resource_arn(self.arns.topic(topic))
+            .set_tags(Some(sns_tags(topic, tags)?))
+            .send()
+            .await
+            .map_err(|e| AwsError::request("sns:TagResource", topic, e))?;
         Ok(())
     }
 
@@ -592,6 +664,39 @@ impl Aws {
     }
 }
 
+/// Topic attributes that only `CreateTopic` sets: a topic that differs in one must be
+/// deleted and created again, which lariat leaves to a person.
+const TOPIC_CREATE_ONLY: &[&str] = &["FifoTopic"];
+
+/// Topic attributes lariat declares (see [`plan::topic_attributes`]): an existing topic that
+/// has one the files leave unset gets the AWS default, as `lariat drift` expects.
+const TOPIC_DECLARABLE: &[&str] = &["ContentBasedDeduplication", "DisplayName", "KmsMasterKeyId"];
+
+/// The attributes of an existing topic (`actual`, from `sns:GetTopicAttributes`) that differ
+/// from the `declared` ones of a `CreateTopic`, each side falling back to the AWS default.
+fn topic_differences(declared: &Attributes, actual: &Attributes) -> Vec<AttributeDifference> {
+    let default = |key: &str| match key {
+        "FifoTopic" => "false".to_owned(),
+        _ => plan::topic_default(key),
+    };
+    let undeclared = TOPIC_DECLARABLE
+        .iter()
+        .map(|key| (*key).to_owned())
+        .filter(|key| actual.contains_key(key) && !declared.contains_key(key));
+    let keys: Vec<String> = declared.keys().cloned().chain(undeclared).collect();
+    keys.into_iter()
+        .filter_map(|key| {
+            let want = declared.get(&key).cloned().unwrap_or_else(|| default(&key));
+            let found = actual.get(&key).cloned().unwrap_or_else(|| default(&key));
+            (!attribute_matches(&key, &want, Some(&found))).then(|| AttributeDifference {
+                declared: want,
+                actual: actual.get(&key).cloned().unwrap_or_default(),
+                attribute: key,
+            })
+        })
+        .collect()
+}
+
 fn sqs_attributes(attributes: &Attributes) -> HashMap<QueueAttributeName, String> {
     attributes
         .iter()
@@ -614,4 +719,51 @@ fn sns_tags(resource: &str, tags: &Tags) -> Result<Vec<Tag>, AwsError> {
                 })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(pairs: &[(&str, &str)]) -> Attributes {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn topic_differences_cover_declared_and_undeclared_attributes() {
+        let declared = attrs(&[("FifoTopic", "true"), ("ContentBasedDeduplication", "true")]);
+        let actual = attrs(&[
+            ("FifoTopic", "true"),
+            ("ContentBasedDeduplication", "false"),
+            ("DisplayName", "made by the gem"),
+            ("Owner", "000000000000"),
+            ("SubscriptionsConfirmed", "0"),
+        ]);
+        let found: Vec<(String, String)> = topic_differences(&declared, &actual)
+            .into_iter()
+            .map(|d| (d.attribute, d.declared))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("ContentBasedDeduplication".to_owned(), "true".to_owned()),
+                ("DisplayName".to_owned(), String::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_existing_topic_of_the_other_kind_differs_in_fifo_topic() {
+        let found = topic_differences(&attrs(&[("FifoTopic", "true")]), &attrs(&[]));
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].to_string(),
+            "FifoTopic: declared true, found (unset)"
+        );
+        assert!(topic_differences(&attrs(&[]), &attrs(&[("FifoTopic", "false")])).is_empty());
+        assert!(topic_differences(&attrs(&[]), &attrs(&[("DisplayName", "")])).is_empty());
+    }
 }

@@ -419,7 +419,7 @@ impl Aws {
         }
     }
 
-    async fn topic_attributes(&self, topic: &LiveTopic) -> Result<Attributes, AwsError> {
+    pub(super) async fn topic_attributes(&self, topic: &LiveTopic) -> Result<Attributes, AwsError> {
         let out = self
             .sns
             .get_topic_attributes()
@@ -430,7 +430,7 @@ impl Aws {
         Ok(out.attributes().map(to_attributes).unwrap_or_default())
     }
 
-    async fn topic_tags(&self, topic: &LiveTopic) -> Result<Tags, AwsError> {
+    pub(super) async fn topic_tags(&self, topic: &LiveTopic) -> Result<Tags, AwsError> {
         let out = self
             .sns
             .list_tags_for_resource()

@@ -66,6 +66,15 @@ pub enum AwsError {
         /// Each attribute that differs.
         differences: Vec<AttributeDifference>,
     },
+    /// A topic exists with an attribute that only `CreateTopic` sets (e.g. `FifoTopic`),
+    /// other than the declared one.
+    #[error("topic {topic} already exists with attributes that cannot be changed:{}\n  it was created outside these migrations; delete it (or give the declared topic another name), then run again", differences.iter().map(|d| format!("\n    {d}")).collect::<String>())]
+    TopicDiffers {
+        /// The topic.
+        topic: String,
+        /// Each attribute that differs.
+        differences: Vec<AttributeDifference>,
+    },
     /// A queue's policy is not JSON lariat can merge into.
     #[error("the access policy of queue {queue} is not a JSON object ({message}); fix or remove it, then run again")]
     BadPolicy {

@@ -245,6 +245,39 @@ pub async fn aws(emulator: &Emulator) -> Aws {
         .expect("connect to the emulator")
 }
 
+/// A topic's tags and attributes, read behind lariat's back.
+pub async fn topic_tags_and_attributes(
+    aws: &Aws,
+    topic: &str,
+) -> (
+    std::collections::BTreeMap<String, String>,
+    std::collections::HashMap<String, String>,
+) {
+    let arn = aws.arns().topic(topic);
+    let tags = aws
+        .sns
+        .list_tags_for_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .expect("sns:ListTagsForResource")
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect();
+    let attributes = aws
+        .sns
+        .get_topic_attributes()
+        .topic_arn(&arn)
+        .send()
+        .await
+        .expect("sns:GetTopicAttributes")
+        .attributes()
+        .cloned()
+        .unwrap_or_default();
+    (tags, attributes)
+}
+
 /// What the account holds of one instance: topic names, queue names, and (topic, endpoint,
 /// protocol) triples, each sorted.
 #[derive(Debug, Default, PartialEq, Eq)]
