@@ -109,7 +109,7 @@ impl Aws {
                     .set_tag_keys(Some(keys.clone()))
                     .send()
                     .await
-                    .map_err(|e| AwsError::request("sns:UntagResource", topic, e))?;
+                    .map_err(|e| self.error("sns:UntagResource", topic, e))?;
                 Ok(())
             }
             Call::CreateQueue {
@@ -133,7 +133,7 @@ impl Aws {
                     .set_tags(Some(tags.clone().into_iter().collect()))
                     .send()
                     .await
-                    .map_err(|e| AwsError::request("sqs:TagQueue", queue, e))?;
+                    .map_err(|e| self.error("sqs:TagQueue", queue, e))?;
                 Ok(())
             }
             Call::UntagQueue { queue, keys } => {
@@ -143,7 +143,7 @@ impl Aws {
                     .set_tag_keys(Some(keys.clone()))
                     .send()
                     .await
-                    .map_err(|e| AwsError::request("sqs:UntagQueue", queue, e))?;
+                    .map_err(|e| self.error("sqs:UntagQueue", queue, e))?;
                 Ok(())
             }
             Call::AllowTopic { queue, topic } => self.update_policy(queue, topic, true).await,
@@ -160,7 +160,7 @@ impl Aws {
                         .subscription_arn(&arn)
                         .send()
                         .await
-                        .map_err(|e| AwsError::request("sns:Unsubscribe", arn.as_str(), e))?;
+                        .map_err(|e| self.error("sns:Unsubscribe", arn.as_str(), e))?;
                     if let Some(listing) = listings.topic(topic).lock().await.as_mut() {
                         listing.retain(|l| l.arn != arn);
                     }
@@ -174,12 +174,12 @@ impl Aws {
                 value,
             } => {
                 let resource = format!("{topic} -> {}", endpoint.name());
-                let arn = self.listed_subscription(listings, topic, endpoint).await?.ok_or_else(|| AwsError::Request {
-                    action: "sns:SetSubscriptionAttributes",
-                    resource: resource.clone(),
-                    code: Some("NotFound".into()),
-                    message: "the subscription does not exist; run `lariat drift` to compare the account with the files".into(),
-                })?;
+                let arn = self.listed_subscription(listings, topic, endpoint).await?.ok_or_else(|| AwsError::failed(
+                    "sns:SetSubscriptionAttributes",
+                    resource.clone(),
+                    Some("NotFound"),
+                    "the subscription does not exist; run `lariat drift` to compare the account with the files",
+                ))?;
                 self.sns_for(topic)
                     .set_subscription_attributes()
                     .subscription_arn(arn)
@@ -187,7 +187,7 @@ impl Aws {
                     .attribute_value(value)
                     .send()
                     .await
-                    .map_err(|e| AwsError::request("sns:SetSubscriptionAttributes", resource, e))?;
+                    .map_err(|e| self.error("sns:SetSubscriptionAttributes", resource, e))?;
                 Ok(())
             }
         }
@@ -207,7 +207,7 @@ impl Aws {
             .set_tags(Some(sns_tags(name, tags)?))
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:CreateTopic", name, e));
+            .map_err(|e| self.error("sns:CreateTopic", name, e));
         match result {
             Ok(_) => Ok(()),
             // AWS (and LocalStack) refuse to create a topic again with other attributes or
@@ -283,7 +283,7 @@ impl Aws {
             .attribute_value(value)
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:SetTopicAttributes", topic, e))?;
+            .map_err(|e| self.error("sns:SetTopicAttributes", topic, e))?;
         Ok(())
     }
 
@@ -294,7 +294,7 @@ impl Aws {
             .set_tags(Some(sns_tags(topic, tags)?))
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:TagResource", topic, e))?;
+            .map_err(|e| self.error("sns:TagResource", topic, e))?;
         Ok(())
     }
 
@@ -305,7 +305,7 @@ impl Aws {
             .topic_arn(self.arns.topic(name))
             .send()
             .await;
-        match result.map_err(|e| AwsError::request("sns:DeleteTopic", name, e)) {
+        match result.map_err(|e| self.error("sns:DeleteTopic", name, e)) {
             Err(e) if !is_code(&e, &["NotFound"]) => Err(e),
             _ => Ok(()),
         }
@@ -336,7 +336,7 @@ impl Aws {
                 .set_tags(Some(tags.clone().into_iter().collect()))
                 .send()
                 .await
-                .map_err(|e| AwsError::request("sqs:CreateQueue", name, e));
+                .map_err(|e| self.error("sqs:CreateQueue", name, e));
             match result {
                 Ok(_) => return Ok(()),
                 Err(e)
@@ -458,7 +458,7 @@ impl Aws {
             .attribute_names(which)
             .send()
             .await
-            .map_err(|e| AwsError::request("sqs:GetQueueAttributes", name, e))?;
+            .map_err(|e| self.error("sqs:GetQueueAttributes", name, e))?;
         Ok(out
             .attributes()
             .map(|m| {
@@ -480,7 +480,7 @@ impl Aws {
             .set_attributes(Some(sqs_attributes(attributes)))
             .send()
             .await
-            .map_err(|e| AwsError::request("sqs:SetQueueAttributes", name, e))?;
+            .map_err(|e| self.error("sqs:SetQueueAttributes", name, e))?;
         Ok(())
     }
 
@@ -491,7 +491,7 @@ impl Aws {
             .queue_url(self.queue_url(name))
             .send()
             .await;
-        match result.map_err(|e| AwsError::request("sqs:DeleteQueue", name, e)) {
+        match result.map_err(|e| self.error("sqs:DeleteQueue", name, e)) {
             Err(e) if !is_code(&e, &["NonExistentQueue", "QueueDoesNotExist"]) => Err(e),
             _ => Ok(()),
         }
@@ -544,7 +544,7 @@ impl Aws {
             .return_subscription_arn(true)
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:Subscribe", resource, e));
+            .map_err(|e| self.error("sns:Subscribe", resource, e));
         match result {
             Ok(out) => {
                 let entry = listings.topic(topic);
@@ -586,7 +586,7 @@ impl Aws {
                         .send()
                         .await
                         .map_err(|e| {
-                            AwsError::request("sns:SetSubscriptionAttributes", arn.as_str(), e)
+                            self.error("sns:SetSubscriptionAttributes", arn.as_str(), e)
                         })?;
                 }
                 Ok(())
@@ -640,7 +640,7 @@ impl Aws {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| AwsError::request("sns:ListSubscriptionsByTopic", topic, e))
+                .map_err(|e| self.error("sns:ListSubscriptionsByTopic", topic, e))
             {
                 Ok(page) => page,
                 Err(e) if is_code(&e, &["NotFound"]) => return Ok(Vec::new()),
@@ -711,12 +711,7 @@ fn sns_tags(resource: &str, tags: &Tags) -> Result<Vec<Tag>, AwsError> {
                 .key(k)
                 .value(v)
                 .build()
-                .map_err(|e| AwsError::Request {
-                    action: "sns:TagResource",
-                    resource: resource.to_owned(),
-                    code: None,
-                    message: e.to_string(),
-                })
+                .map_err(|e| AwsError::failed("sns:TagResource", resource, None, e.to_string()))
         })
         .collect()
 }
