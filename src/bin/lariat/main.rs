@@ -669,6 +669,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
+/// The warnings of the migration files, each once, on stderr.
 fn print_warnings(migrator: &Migrator) {
     for warning in migrator.project.warnings.warnings() {
         eprintln!("{warning}\n");
