@@ -127,7 +127,12 @@ fn a_refused_endpoint_is_named_once_on_one_line() {
         "{}",
         list.stderr
     );
-    for args in [&["migrate"][..], &["drift"], &["status"]] {
+    for args in [
+        &["migrate"][..],
+        &["drift"],
+        &["status"],
+        &["publish", "event", "user_created", "--data", "{}"],
+    ] {
         let other = run(&project, &emulator, args, &account, &[]);
         if args == ["status"] {
             // status reads only the version table
@@ -361,4 +366,38 @@ fn log_lines_carry_no_colour_into_a_pipe() {
         "CLICOLOR_FORCE keeps colour in a pipe: {}",
         String::from_utf8_lossy(&forced.stderr)
     );
+}
+
+/// Regression (issue 12): `drift` printed each validation warning twice; every command that
+/// reads the files prints each once.
+#[test]
+fn validation_warnings_are_printed_once() {
+    let emulator = Emulator::start();
+    let project = Project::new(Db::Sqlite);
+    project.write(
+        "20240101000000_user_created.toml",
+        "[[create_topic]]\ntype = \"user_created\"\ntags = { managed_by = \"me\" }\n",
+    );
+    project.write("20240102000000_nothing.toml", "");
+    let warnings = [
+        "warning: tag `managed_by` is one lariat sets itself",
+        "warning: migration has no operations",
+    ];
+    for (args, code) in [
+        (&["validate"][..], 0),
+        (&["migrate"], 0),
+        (&["drift"], 0),
+        (&["drift", "--json"], 0),
+    ] {
+        let out = run(&project, &emulator, args, &[], &[]);
+        assert_eq!(out.code, Some(code), "{args:?}: {}", out.stderr);
+        for warning in warnings {
+            assert_eq!(
+                out.stderr.matches(warning).count(),
+                1,
+                "{args:?} prints `{warning}` once:\n{}",
+                out.stderr
+            );
+        }
+    }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lariat::aws::RequestCounts;
 use lariat::config::{Config, Overrides, CONNECT_TIMEOUTS, OPERATION_TIMEOUTS};
 use lariat::db::DbError;
 use lariat::executor::{ApplyOptions, Event, DEFAULT_CONCURRENCY};
@@ -625,6 +626,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     &mut out,
                     "finished an interrupted rollback: undone",
                     report.undone.len(),
+                    None,
                     "",
                 )?;
             }
@@ -632,6 +634,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 &mut out,
                 "applied",
                 report.versions.len(),
+                Some(&report.requests),
                 "everything is up to date",
             )?;
             Ok(exit::OK)
@@ -663,6 +666,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 &mut out,
                 "undone",
                 report.versions.len(),
+                Some(&report.requests),
                 "nothing to roll back",
             )?;
             Ok(exit::OK)
@@ -670,6 +674,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
+/// The warnings of the migration files, each once, on stderr.
 fn print_warnings(migrator: &Migrator) {
     for warning in migrator.project.warnings.warnings() {
         eprintln!("{warning}\n");
@@ -722,11 +727,35 @@ fn progress() -> impl Fn(Event) + Sync {
     }
 }
 
-fn summary(out: &mut impl Write, verb: &str, count: usize, nothing: &str) -> io::Result<()> {
+/// A last line of `migrate` and `rollback`: how many migrations, with how many AWS requests
+/// when `requests` is given (by action under -v).
+fn summary(
+    out: &mut impl Write,
+    verb: &str,
+    count: usize,
+    requests: Option<&RequestCounts>,
+    nothing: &str,
+) -> io::Result<()> {
+    let requests = match requests {
+        Some(counts) => {
+            if !counts.is_empty() {
+                let by_action: Vec<String> = counts
+                    .iter()
+                    .map(|(action, n)| format!("{action} {n}"))
+                    .collect();
+                tracing::info!("AWS requests: {}", by_action.join(", "));
+            }
+            match lariat::aws::requests::total(counts) {
+                1 => " (1 AWS request)".to_owned(),
+                n => format!(" ({n} AWS requests)"),
+            }
+        }
+        None => String::new(),
+    };
     match count {
         0 => writeln!(out, "{nothing}"),
-        1 => writeln!(out, "{verb} 1 migration"),
-        n => writeln!(out, "{verb} {n} migrations"),
+        1 => writeln!(out, "{verb} 1 migration{requests}"),
+        n => writeln!(out, "{verb} {n} migrations{requests}"),
     }
 }
 
