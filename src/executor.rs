@@ -720,12 +720,12 @@ mod tests {
     }
 
     fn aws_error(code: Option<&str>) -> AwsError {
-        AwsError::Request {
-            action: "sns:SetSubscriptionAttributes",
-            resource: "t -> q".into(),
-            code: code.map(str::to_owned),
-            message: "the subscription does not exist".into(),
-        }
+        AwsError::failed(
+            "sns:SetSubscriptionAttributes",
+            "t -> q",
+            code,
+            "the subscription does not exist",
+        )
     }
 
     /// Regression (issue 11): a missing subscription printed "run the same command again to

@@ -791,3 +791,47 @@ fn rollback_all_undoes_version_zero() {
     assert!(rows(&project).is_empty());
     assert_at(&project, &emulator, None, "rollback --all");
 }
+
+/// What `migrate` says when it finishes an interrupted rollback: `--dry-run` lists the undo,
+/// then the apply; the run prints the undone versions and both counts. `rollback VERSION`
+/// that would keep a half-undone version is refused, before any AWS call.
+#[test]
+fn migrate_says_it_finishes_an_interrupted_rollback() {
+    let emulator = Emulator::start();
+    let project = change_heavy(Db::Sqlite);
+    project.lariat(&emulator).arg("migrate").assert().success();
+    set_rows(&project, &emulator, &[(V[2], Some(R)), (V[3], Some(R))]);
+
+    project
+        .lariat(&emulator)
+        .args(["rollback", "20240102000000"])
+        .assert()
+        .code(4)
+        .stderr(contains(
+            "migration 20240102000000 (raw) was being rolled back when a rollback stopped",
+        ));
+
+    let out = project
+        .lariat(&emulator)
+        .args(["migrate", "--dry-run"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let undo = stdout.find("would undo 2 migration(s)").expect(&stdout);
+    let apply = stdout.find("would apply 2 migration(s)").expect(&stdout);
+    assert!(undo < apply, "{stdout}");
+
+    project
+        .lariat(&emulator)
+        .arg("migrate")
+        .assert()
+        .success()
+        .stdout(contains("undone 20240103000000 unsubscribe"))
+        .stdout(contains("undone 20240102000000 raw"))
+        .stdout(contains(
+            "finished an interrupted rollback: undone 2 migrations",
+        ))
+        .stdout(contains("applied 2 migrations"));
+    assert_at(&project, &emulator, Some(V[3]), "migrate");
+}

@@ -69,7 +69,7 @@ impl Aws {
                     .set_tag_keys(Some(keys.clone()))
                     .send()
                     .await
-                    .map_err(|e| AwsError::request("sns:UntagResource", topic, e))?;
+                    .map_err(|e| self.error("sns:UntagResource", topic, e))?;
                 Ok(())
             }
             Call::CreateQueue {
@@ -89,7 +89,7 @@ impl Aws {
                     .set_tags(Some(tags.clone().into_iter().collect()))
                     .send()
                     .await
-                    .map_err(|e| AwsError::request("sqs:TagQueue", queue, e))?;
+                    .map_err(|e| self.error("sqs:TagQueue", queue, e))?;
                 Ok(())
             }
             Call::UntagQueue { queue, keys } => {
@@ -99,7 +99,7 @@ impl Aws {
                     .set_tag_keys(Some(keys.clone()))
                     .send()
                     .await
-                    .map_err(|e| AwsError::request("sqs:UntagQueue", queue, e))?;
+                    .map_err(|e| self.error("sqs:UntagQueue", queue, e))?;
                 Ok(())
             }
             Call::AllowTopic { queue, topic } => self.update_policy(queue, topic, true).await,
@@ -116,7 +116,7 @@ impl Aws {
                         .subscription_arn(&arn)
                         .send()
                         .await
-                        .map_err(|e| AwsError::request("sns:Unsubscribe", arn.as_str(), e))?;
+                        .map_err(|e| self.error("sns:Unsubscribe", arn.as_str(), e))?;
                 }
                 Ok(())
             }
@@ -127,12 +127,12 @@ impl Aws {
                 value,
             } => {
                 let resource = format!("{topic} -> {}", endpoint.name());
-                let arn = self.find_subscription(topic, endpoint).await?.ok_or_else(|| AwsError::Request {
-                    action: "sns:SetSubscriptionAttributes",
-                    resource: resource.clone(),
-                    code: Some("NotFound".into()),
-                    message: "the subscription does not exist; run `lariat drift` to compare the account with the files".into(),
-                })?;
+                let arn = self.find_subscription(topic, endpoint).await?.ok_or_else(|| AwsError::failed(
+                    "sns:SetSubscriptionAttributes",
+                    resource.clone(),
+                    Some("NotFound"),
+                    "the subscription does not exist; run `lariat drift` to compare the account with the files",
+                ))?;
                 self.sns_for(topic)
                     .set_subscription_attributes()
                     .subscription_arn(arn)
@@ -140,7 +140,7 @@ impl Aws {
                     .attribute_value(value)
                     .send()
                     .await
-                    .map_err(|e| AwsError::request("sns:SetSubscriptionAttributes", resource, e))?;
+                    .map_err(|e| self.error("sns:SetSubscriptionAttributes", resource, e))?;
                 Ok(())
             }
         }
@@ -160,7 +160,7 @@ impl Aws {
             .set_tags(Some(sns_tags(name, tags)?))
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:CreateTopic", name, e));
+            .map_err(|e| self.error("sns:CreateTopic", name, e));
         match result {
             Ok(_) => Ok(()),
             // AWS (and LocalStack) refuse to create a topic again with other attributes or
@@ -236,7 +236,7 @@ impl Aws {
             .attribute_value(value)
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:SetTopicAttributes", topic, e))?;
+            .map_err(|e| self.error("sns:SetTopicAttributes", topic, e))?;
         Ok(())
     }
 
@@ -247,7 +247,7 @@ impl Aws {
             .set_tags(Some(sns_tags(topic, tags)?))
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:TagResource", topic, e))?;
+            .map_err(|e| self.error("sns:TagResource", topic, e))?;
         Ok(())
     }
 
@@ -258,7 +258,7 @@ impl Aws {
             .topic_arn(self.arns.topic(name))
             .send()
             .await;
-        match result.map_err(|e| AwsError::request("sns:DeleteTopic", name, e)) {
+        match result.map_err(|e| self.error("sns:DeleteTopic", name, e)) {
             Err(e) if !is_code(&e, &["NotFound"]) => Err(e),
             _ => Ok(()),
         }
@@ -281,7 +281,7 @@ impl Aws {
                 .set_tags(Some(tags.clone().into_iter().collect()))
                 .send()
                 .await
-                .map_err(|e| AwsError::request("sqs:CreateQueue", name, e));
+                .map_err(|e| self.error("sqs:CreateQueue", name, e));
             match result {
                 Ok(_) => return Ok(()),
                 Err(e)
@@ -362,7 +362,7 @@ impl Aws {
             .attribute_names(which)
             .send()
             .await
-            .map_err(|e| AwsError::request("sqs:GetQueueAttributes", name, e))?;
+            .map_err(|e| self.error("sqs:GetQueueAttributes", name, e))?;
         Ok(out
             .attributes()
             .map(|m| {
@@ -384,7 +384,7 @@ impl Aws {
             .set_attributes(Some(sqs_attributes(attributes)))
             .send()
             .await
-            .map_err(|e| AwsError::request("sqs:SetQueueAttributes", name, e))?;
+            .map_err(|e| self.error("sqs:SetQueueAttributes", name, e))?;
         Ok(())
     }
 
@@ -395,7 +395,7 @@ impl Aws {
             .queue_url(self.queue_url(name))
             .send()
             .await;
-        match result.map_err(|e| AwsError::request("sqs:DeleteQueue", name, e)) {
+        match result.map_err(|e| self.error("sqs:DeleteQueue", name, e)) {
             Err(e) if !is_code(&e, &["NonExistentQueue", "QueueDoesNotExist"]) => Err(e),
             _ => Ok(()),
         }
@@ -447,7 +447,7 @@ impl Aws {
             .return_subscription_arn(true)
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:Subscribe", resource, e));
+            .map_err(|e| self.error("sns:Subscribe", resource, e));
         match result {
             Ok(_) => Ok(()),
             // AWS refuses to subscribe again with other attributes; converge them instead
@@ -467,7 +467,7 @@ impl Aws {
                         .send()
                         .await
                         .map_err(|e| {
-                            AwsError::request("sns:SetSubscriptionAttributes", arn.as_str(), e)
+                            self.error("sns:SetSubscriptionAttributes", arn.as_str(), e)
                         })?;
                 }
                 Ok(())
@@ -494,7 +494,7 @@ impl Aws {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| AwsError::request("sns:ListSubscriptionsByTopic", topic, e))
+                .map_err(|e| self.error("sns:ListSubscriptionsByTopic", topic, e))
             {
                 Ok(page) => page,
                 Err(e) if is_code(&e, &["NotFound"]) => return Ok(None),
@@ -563,12 +563,7 @@ fn sns_tags(resource: &str, tags: &Tags) -> Result<Vec<Tag>, AwsError> {
                 .key(k)
                 .value(v)
                 .build()
-                .map_err(|e| AwsError::Request {
-                    action: "sns:TagResource",
-                    resource: resource.to_owned(),
-                    code: None,
-                    message: e.to_string(),
-                })
+                .map_err(|e| AwsError::failed("sns:TagResource", resource, None, e.to_string()))
         })
         .collect()
 }

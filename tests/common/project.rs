@@ -160,8 +160,7 @@ filter_policy = {{ source = ["s{i}"] }}
             .env_remove("DATABASE_URL")
             .env_remove("AWS_PROFILE")
             .env("LARIAT_DATABASE_URL", &self.database_url)
-            .env("LARIAT_VERSIONS_TABLE", &self.table)
-            .env("NO_COLOR", "1");
+            .env("LARIAT_VERSIONS_TABLE", &self.table);
         for (key, value) in emulator.aws_env() {
             cmd.env(key, value);
         }
@@ -239,6 +238,7 @@ pub async fn aws(emulator: &Emulator) -> Aws {
         account_id: Some(emulator.account_id().into()),
         endpoint_url: Some(emulator.endpoint.clone()),
         profile: None,
+        ..Default::default()
     };
     Aws::connect_with_credentials(&settings, "test", "test")
         .await

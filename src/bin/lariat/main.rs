@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use lariat::config::{Config, Overrides};
+use lariat::config::{Config, Overrides, CONNECT_TIMEOUTS, OPERATION_TIMEOUTS};
 use lariat::executor::{ApplyOptions, Event, DEFAULT_CONCURRENCY};
 use lariat::generate::GenerateError;
 use lariat::migrator::{Error, RunOptions};
@@ -34,7 +34,8 @@ mod publish;
 struct Cli {
     #[command(flatten)]
     config: ConfigArgs,
-    /// More log output on stderr (-v info, -vv debug); LARIAT_LOG takes a tracing filter.
+    /// More log output on stderr (-v info, with the full SDK form of failed AWS calls; -vv
+    /// debug); LARIAT_LOG (or RUST_LOG) takes a tracing filter.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
@@ -87,6 +88,22 @@ struct ConfigArgs {
     /// AWS profile from ~/.aws/config.
     #[arg(long, env = "LARIAT_AWS_PROFILE", global = true)]
     profile: Option<String>,
+    /// How long opening a connection to AWS may take (100ms to 5m) [default: 3s].
+    #[arg(long, env = "LARIAT_AWS_CONNECT_TIMEOUT", global = true, value_name = "DURATION",
+          value_parser = in_range(CONNECT_TIMEOUTS))]
+    connect_timeout: Option<Duration>,
+    /// How long one attempt of an AWS call may wait for its answer (100ms to 1h); a call gives
+    /// up after 3 times this, retries included [default: 20s].
+    #[arg(long, env = "LARIAT_AWS_OPERATION_TIMEOUT", global = true, value_name = "DURATION",
+          value_parser = in_range(OPERATION_TIMEOUTS))]
+    operation_timeout: Option<Duration>,
+}
+
+/// A clap value parser for a duration within `range`.
+fn in_range(
+    range: std::ops::RangeInclusive<Duration>,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    duration::between(*range.start(), *range.end())
 }
 
 impl ConfigArgs {
@@ -102,6 +119,8 @@ impl ConfigArgs {
             account_id: self.account_id,
             endpoint_url: self.endpoint_url,
             profile: self.profile,
+            connect_timeout: self.connect_timeout,
+            operation_timeout: self.operation_timeout,
         };
         Ok(Config::load(overrides, |key| std::env::var(key).ok())?)
     }
@@ -323,6 +342,9 @@ fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
+/// Log lines on stderr: `warn` and up by default, more with `-v`/`-vv`; `LARIAT_LOG` (or
+/// `RUST_LOG`) takes a tracing filter instead. `-v` also shows the SDK's full form of each
+/// failed AWS call. Colour only on a terminal, see [`colour`].
 fn init_logging(verbose: u8, level: Option<&str>) {
     let default = match (verbose, level) {
         (0, Some(level)) => level,
@@ -330,13 +352,36 @@ fn init_logging(verbose: u8, level: Option<&str>) {
         (1, _) => "info",
         _ => "debug",
     };
+    // the SDK's own warnings hold Debug dumps of its errors (a credentials provider that
+    // failed, say); lariat's error names the cause, so they only show with -v
+    let sdk = match verbose {
+        0 => "aws_config=error,aws_smithy_runtime=error".to_owned(),
+        _ => format!(
+            "aws_config=warn,aws_smithy_runtime=warn,{}=debug",
+            lariat::aws::DETAIL_TARGET
+        ),
+    };
     let filter = std::env::var("LARIAT_LOG")
-        .unwrap_or_else(|_| format!("{default},aws_config=warn,aws_smithy_runtime=warn,sqlx=warn"));
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| format!("{default},{sdk},sqlx=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(io::stderr)
+        .with_ansi(colour(io::stderr().is_terminal(), |key| {
+            std::env::var_os(key)
+        }))
         .with_target(false)
         .init();
+}
+
+/// Whether to write colour escapes: on a terminal, unless `NO_COLOR` is set (not empty);
+/// `CLICOLOR_FORCE` (not empty, not `0`) forces them, also into a pipe.
+fn colour(terminal: bool, var: impl Fn(&str) -> Option<std::ffi::OsString>) -> bool {
+    let set = |key: &str| var(key).is_some_and(|v| !v.is_empty() && v != "0");
+    if var("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        return false;
+    }
+    terminal || set("CLICOLOR_FORCE")
 }
 
 /// Prints an error and picks its exit code.
@@ -620,6 +665,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
+/// The warnings of the migration files, each once, on stderr.
 fn print_warnings(migrator: &Migrator) {
     for warning in migrator.project.warnings.warnings() {
         eprintln!("{warning}\n");
@@ -752,6 +798,28 @@ fn print_status(out: &mut impl Write, statuses: &[lariat::plan::Status]) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_unless_told() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |key: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        assert!(colour(true, env(&[])));
+        assert!(!colour(false, env(&[])));
+        assert!(!colour(true, env(&[("NO_COLOR", "1")])));
+        assert!(colour(true, env(&[("NO_COLOR", "")])));
+        assert!(colour(false, env(&[("CLICOLOR_FORCE", "1")])));
+        assert!(!colour(false, env(&[("CLICOLOR_FORCE", "0")])));
+        assert!(!colour(
+            true,
+            env(&[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")])
+        ));
+    }
 
     #[test]
     fn cli_is_well_formed() {
