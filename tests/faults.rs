@@ -652,6 +652,12 @@ const KILLED: &[Killed] = &[
         rows: &[(3, Some(I))],
     },
     Killed {
+        what: "migrate: the newest's unsubscribe ran while the middle one was still applying \
+               (it had other operations in flight)",
+        setup: &[&["migrate"]],
+        rows: &[(2, Some(I)), (3, Some(I))],
+    },
+    Killed {
         what: "migrate stopped, then a rollback of the applying row stopped",
         setup: &[&["migrate", "--to", "20240102000000"]],
         rows: &[(3, Some(R))],

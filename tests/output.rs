@@ -127,7 +127,12 @@ fn a_refused_endpoint_is_named_once_on_one_line() {
         "{}",
         list.stderr
     );
-    for args in [&["migrate"][..], &["drift"], &["status"]] {
+    for args in [
+        &["migrate"][..],
+        &["drift"],
+        &["status"],
+        &["publish", "event", "user_created", "--data", "{}"],
+    ] {
         let other = run(&project, &emulator, args, &account, &[]);
         if args == ["status"] {
             // status reads only the version table

@@ -348,7 +348,7 @@ where
 {
     let message = match target.attempt_timeout {
         Some(t) => format!(
-            "timed out: {endpoint} did not answer within {} (tried up to {MAX_ATTEMPTS} times, at most {} in all)",
+            "timed out: {endpoint} did not answer within {} an attempt ({} in all, retries included)",
             crate::duration::show(t),
             crate::duration::show(t * super::TIMEOUT_ATTEMPTS)
         ),
