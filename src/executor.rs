@@ -23,7 +23,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction as Edges;
 
-use crate::aws::{Aws, AwsError};
+use crate::aws::{Aws, AwsError, RequestCounts, SubscriptionListings};
 use crate::plan::{self, Call, Direction, Plan};
 use crate::store::{StoreError, VersionState, VersionStore};
 use crate::topology::{Operation, ResourceKey};
@@ -78,6 +78,9 @@ pub enum Event {
 pub struct Report {
     /// Versions applied (up) or undone (down), in order.
     pub versions: Vec<i64>,
+    /// The AWS requests the run sent, by action (`sqs:CreateQueue`), retries included: filled
+    /// in by [`Migrator`](crate::Migrator), which also counts what it asks before the run.
+    pub requests: RequestCounts,
     /// Versions that `migrate` undid first, newest first, to finish a rollback that stopped
     /// midway (see [`plan::plan_finish_rollback`]).
     pub undone: Vec<i64>,
@@ -273,11 +276,12 @@ fn dependency_graph(plan: &Plan) -> DiGraph<Node, ()> {
 
 async fn run_calls(
     aws: &Aws,
+    listings: &SubscriptionListings,
     node: NodeIndex,
     calls: &[Call],
 ) -> (NodeIndex, Result<(), AwsError>) {
     for call in calls {
-        if let Err(e) = aws.execute(call).await {
+        if let Err(e) = aws.execute_in(call, listings).await {
             return (node, Err(e));
         }
     }
@@ -302,6 +306,7 @@ pub async fn run(
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Report, ApplyError> {
     let calls = plan::plan_calls(plan, aws.arns());
+    let listings = SubscriptionListings::default();
     let graph = dependency_graph(plan);
     let mut waiting: Vec<usize> = graph
         .node_indices()
@@ -340,7 +345,7 @@ pub async fn run(
                 });
                 break;
             }
-            in_flight.push(run_calls(aws, node, &calls[step][op]));
+            in_flight.push(run_calls(aws, &listings, node, &calls[step][op]));
         }
         if failure.is_none() {
             if let Err(source) =

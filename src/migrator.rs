@@ -349,6 +349,7 @@ impl Migrator {
                     false => report.versions.extend(run.versions),
                 }
             }
+            report.requests = aws.requests();
             Ok(report)
         }
         .await;

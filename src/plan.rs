@@ -531,6 +531,12 @@ pub enum Call {
         /// Attribute sets the queue takes later in the same run.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         tolerated: Vec<Attributes>,
+        /// Topics the queue's access policy lets send to it from the start: the topics
+        /// subscribed to it later in the same run, given in CreateQueue's `Policy` attribute
+        /// instead of one [`Call::AllowTopic`] each. A queue that exists already gets the
+        /// missing statements (one read, and one write only when something is missing).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        allow_topics: Vec<String>,
     },
     /// `sqs:DeleteQueue` (no error when absent).
     DeleteQueue {
@@ -622,8 +628,12 @@ impl fmt::Display for Call {
             }
             Call::TagTopic { topic, tags } => write!(f, "sns:TagResource {topic}{}", kv(tags)),
             Call::UntagTopic { topic, keys } => write!(f, "sns:UntagResource {topic} {}", keys.join(",")),
-            Call::CreateQueue { name, attributes, tags, .. } => {
+            Call::CreateQueue { name, attributes, tags, allow_topics, .. } => {
                 write!(f, "sqs:CreateQueue {name}{}", kv(attributes))?;
+                if !allow_topics.is_empty() {
+                    let topics: Vec<String> = allow_topics.iter().map(|t| format!("sns:{t}")).collect();
+                    write!(f, " Policy=(allow {} to SendMessage)", topics.join(", "))?;
+                }
                 if !tags.is_empty() {
                     write!(f, " Tags:{}", kv(tags))?;
                 }
@@ -721,6 +731,7 @@ pub fn calls(op: &Operation, arns: &Arns) -> Vec<Call> {
             attributes: queue_attributes(q, arns, true),
             tags: resource_tags(&q.naming, &q.tags),
             tolerated: Vec::new(),
+            allow_topics: Vec::new(),
         }],
         Operation::DeleteQueue(q) => vec![Call::DeleteQueue {
             name: q.name.clone(),
@@ -826,8 +837,16 @@ fn change_subscription_calls(
     .collect()
 }
 
-/// The calls of a whole plan; a queue created in it tolerates the attributes that later steps
-/// of the same plan give it (a re-run after a crash may find the queue already changed).
+/// The calls of a whole plan, steps by operations by calls. Two rewrites make it one request
+/// per topic, queue and subscription on a fresh account:
+///
+/// - a queue created in the plan gets its access policy in `CreateQueue`: every topic the
+///   plan subscribes to it afterwards (derived subscriptions included), up to the first call
+///   that changes its attributes or policy otherwise;
+/// - a policy statement is not revoked from a queue that the plan deletes afterwards.
+///
+/// A queue created in the plan also tolerates the attributes that later steps of the same plan
+/// give it (a re-run after a crash may find the queue already changed).
 pub fn plan_calls(plan: &Plan, arns: &Arns) -> Vec<Vec<Vec<Call>>> {
     let mut later: BTreeMap<String, Vec<Attributes>> = BTreeMap::new();
     for step in &plan.steps {
@@ -840,15 +859,14 @@ pub fn plan_calls(plan: &Plan, arns: &Arns) -> Vec<Vec<Vec<Call>>> {
             }
         }
     }
-    plan.steps
+    let mut out: Vec<Vec<Vec<Call>>> = plan
+        .steps
         .iter()
         .map(|step| {
-            let deleted = Deleted::in_step(&step.ops);
             step.ops
                 .iter()
                 .map(|op| {
                     let mut calls = calls(op, arns);
-                    calls.retain(|call| !deleted.makes_redundant(call));
                     for call in &mut calls {
                         if let Call::CreateQueue {
                             name, tolerated, ..
@@ -861,40 +879,88 @@ pub fn plan_calls(plan: &Plan, arns: &Arns) -> Vec<Vec<Vec<Call>>> {
                 })
                 .collect()
         })
-        .collect()
+        .collect();
+    fold_policies(&mut out);
+    drop_doomed_revokes(&mut out);
+    out
 }
 
-/// Topics and queues one migration deletes. Within that migration, removing a policy statement
-/// of a deleted queue is work thrown away. Subscriptions of a deleted topic are still removed:
-/// AWS deletes them with the topic, but LocalStack keeps them, listed, pointing at nothing.
-/// Only the same migration counts: its version is recorded once all of it is done, so the
-/// table never claims a state AWS has not reached.
-struct Deleted<'a> {
-    queues: BTreeSet<&'a str>,
+/// Where one call sits in [`plan_calls`]' output: step, operation, call.
+type CallIndex = (usize, usize, usize);
+
+fn call_indices(calls: &[Vec<Vec<Call>>]) -> Vec<CallIndex> {
+    let mut out = Vec::new();
+    for (s, step) in calls.iter().enumerate() {
+        for (o, op) in step.iter().enumerate() {
+            out.extend((0..op.len()).map(|c| (s, o, c)));
+        }
+    }
+    out
 }
 
-impl<'a> Deleted<'a> {
-    fn in_step(ops: &'a [Operation]) -> Deleted<'a> {
-        let mut deleted = Deleted {
-            queues: BTreeSet::new(),
-        };
-        for op in ops {
-            match op {
-                // deleting the reference to an external topic deletes nothing
-                _ if external::is_external(op) => {}
-                Operation::DeleteQueue(q) => {
-                    deleted.queues.insert(&q.name);
+/// Moves each [`Call::AllowTopic`] into the [`Call::CreateQueue`] of its queue earlier in the
+/// plan, as long as nothing in between touches the queue's attributes or policy: a
+/// `SetQueueAttributes` (moto's erases the policy), a revoke, a delete or another create.
+///
+/// Crash-safe: a re-run that finds the queue created (the step not recorded) sends the same
+/// `CreateQueue`, which AWS answers with the queue when nothing differs, and which converges
+/// the policy when something does; a re-run after the step was recorded plans the later
+/// subscriptions' `AllowTopic` calls again, and finds their statements already there.
+fn fold_policies(calls: &mut [Vec<Vec<Call>>]) {
+    let mut open: BTreeMap<String, CallIndex> = BTreeMap::new();
+    let mut folded: Vec<(CallIndex, CallIndex)> = Vec::new();
+    for at in call_indices(calls) {
+        let (s, o, c) = at;
+        match &calls[s][o][c] {
+            Call::CreateQueue { name, .. } => {
+                open.insert(name.clone(), at);
+            }
+            Call::AllowTopic { queue, .. } => {
+                if let Some(&create) = open.get(queue) {
+                    folded.push((at, create));
                 }
-                _ => {}
+            }
+            Call::RevokeTopic { queue, .. }
+            | Call::SetQueueAttributes { queue, .. }
+            | Call::DeleteQueue { name: queue } => {
+                open.remove(queue);
+            }
+            _ => {}
+        }
+    }
+    // back to front, so that removing a call leaves the indices still to visit valid
+    for ((s, o, c), (cs, co, cc)) in folded.into_iter().rev() {
+        let Call::AllowTopic { topic, .. } = calls[s][o].remove(c) else {
+            continue;
+        };
+        if let Call::CreateQueue { allow_topics, .. } = &mut calls[cs][co][cc] {
+            if !allow_topics.contains(&topic) {
+                allow_topics.insert(0, topic);
             }
         }
-        deleted
     }
+}
 
-    fn makes_redundant(&self, call: &Call) -> bool {
-        match call {
-            Call::RevokeTopic { queue, .. } => self.queues.contains(queue.as_str()),
-            _ => false,
+/// Drops each [`Call::RevokeTopic`] whose queue the plan deletes afterwards (without creating
+/// it again in between): deleting the queue deletes its policy.
+///
+/// A run that stops between the two leaves the statement on the queue, naming a topic that no
+/// subscription of it uses any more, until the same command is run again and deletes the
+/// queue; a `migrate` instead finds the statement it would add already there.
+fn drop_doomed_revokes(calls: &mut [Vec<Vec<Call>>]) {
+    let mut doomed: BTreeSet<String> = BTreeSet::new();
+    for (s, o, c) in call_indices(calls).into_iter().rev() {
+        match &calls[s][o][c] {
+            Call::DeleteQueue { name } => {
+                doomed.insert(name.clone());
+            }
+            Call::CreateQueue { name, .. } => {
+                doomed.remove(name);
+            }
+            Call::RevokeTopic { queue, .. } if doomed.contains(queue) => {
+                calls[s][o].remove(c);
+            }
+            _ => {}
         }
     }
 }

@@ -6,8 +6,9 @@
 
 mod common;
 
-use aws_sdk_sqs::types::QueueAttributeName;
-use common::project::{account, aws, declared, topic_tags_and_attributes, Account, Db, Project};
+use common::project::{
+    account, aws, declared, policy, topic_tags_and_attributes, Account, Db, Project,
+};
 use common::{Emulator, Kind};
 use predicates::str::contains;
 
@@ -240,19 +241,6 @@ async fn queue_policies_allow_each_subscribed_topic_and_go_on_unsubscribe() {
         policy(&aws, gone).await.is_none(),
         "the last statement removed removes the policy"
     );
-}
-
-async fn policy(aws: &lariat::aws::Aws, queue: &str) -> Option<serde_json::Value> {
-    let out = aws
-        .sqs
-        .get_queue_attributes()
-        .queue_url(aws.queue_url(queue))
-        .attribute_names(QueueAttributeName::Policy)
-        .send()
-        .await
-        .unwrap();
-    let text = out.attributes()?.get(&QueueAttributeName::Policy)?.clone();
-    (!text.is_empty()).then(|| serde_json::from_str(&text).unwrap())
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_sdk_sns::types::Tag;
@@ -48,9 +49,48 @@ pub(super) fn is_code(err: &AwsError, codes: &[&str]) -> bool {
         .is_some_and(|c| codes.iter().any(|want| c == *want || c.ends_with(want)))
 }
 
+/// The subscriptions of each topic one run has listed, so that removing or changing several
+/// subscriptions of one topic lists it once. The run's own subscribes and unsubscribes keep
+/// each listing current; the applier lock keeps other lariat runs out meanwhile.
+#[derive(Debug, Default)]
+pub struct SubscriptionListings {
+    topics: Mutex<HashMap<String, Arc<TopicListing>>>,
+}
+
+/// One topic's listing: `None` until listed (or after a change the run cannot follow), held
+/// while it is read or updated.
+type TopicListing = tokio::sync::Mutex<Option<Vec<Listed>>>;
+
+/// One confirmed subscription of a listed topic.
+#[derive(Debug, Clone)]
+struct Listed {
+    protocol: String,
+    endpoint: String,
+    arn: String,
+}
+
+impl SubscriptionListings {
+    /// The listing of one topic.
+    fn topic(&self, topic: &str) -> Arc<TopicListing> {
+        let mut topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
+        topics.entry(topic.to_owned()).or_default().clone()
+    }
+}
+
 impl Aws {
     /// Sends one call. Safe to repeat: a call whose effect is already there succeeds.
     pub async fn execute(&self, call: &Call) -> Result<(), AwsError> {
+        self.execute_in(call, &SubscriptionListings::default())
+            .await
+    }
+
+    /// [`Aws::execute`], reusing (and keeping up to date) the subscriptions that the calls
+    /// before it, sharing `listings`, listed.
+    pub async fn execute_in(
+        &self,
+        call: &Call,
+        listings: &SubscriptionListings,
+    ) -> Result<(), AwsError> {
         match call {
             Call::CreateTopic {
                 name,
@@ -77,7 +117,11 @@ impl Aws {
                 attributes,
                 tags,
                 tolerated,
-            } => self.create_queue(name, attributes, tags, tolerated).await,
+                allow_topics,
+            } => {
+                self.create_queue(name, attributes, tags, tolerated, allow_topics)
+                    .await
+            }
             Call::DeleteQueue { name } => self.delete_queue(name).await,
             Call::SetQueueAttributes { queue, attributes } => {
                 self.set_queue_attributes(queue, attributes).await
@@ -108,15 +152,18 @@ impl Aws {
                 topic,
                 endpoint,
                 attributes,
-            } => self.subscribe(topic, endpoint, attributes).await,
+            } => self.subscribe(topic, endpoint, attributes, listings).await,
             Call::Unsubscribe { topic, endpoint } => {
-                if let Some(arn) = self.find_subscription(topic, endpoint).await? {
+                if let Some(arn) = self.listed_subscription(listings, topic, endpoint).await? {
                     self.sns_for(topic)
                         .unsubscribe()
                         .subscription_arn(&arn)
                         .send()
                         .await
                         .map_err(|e| self.error("sns:Unsubscribe", arn.as_str(), e))?;
+                    if let Some(listing) = listings.topic(topic).lock().await.as_mut() {
+                        listing.retain(|l| l.arn != arn);
+                    }
                 }
                 Ok(())
             }
@@ -127,7 +174,7 @@ impl Aws {
                 value,
             } => {
                 let resource = format!("{topic} -> {}", endpoint.name());
-                let arn = self.find_subscription(topic, endpoint).await?.ok_or_else(|| AwsError::failed(
+                let arn = self.listed_subscription(listings, topic, endpoint).await?.ok_or_else(|| AwsError::failed(
                     "sns:SetSubscriptionAttributes",
                     resource.clone(),
                     Some("NotFound"),
@@ -270,14 +317,22 @@ impl Aws {
         attributes: &Attributes,
         tags: &Tags,
         tolerated: &[Attributes],
+        allow_topics: &[String],
     ) -> Result<(), AwsError> {
+        let mut attributes = attributes.clone();
+        if !allow_topics.is_empty() {
+            let policy = self.policy_allowing(name, attributes.get("Policy"), allow_topics)?;
+            if let Some(policy) = policy {
+                attributes.insert("Policy".into(), policy);
+            }
+        }
         let deadline = tokio::time::Instant::now() + QUEUE_RECREATE_WAIT;
         loop {
             let result = self
                 .sqs
                 .create_queue()
                 .queue_name(name)
-                .set_attributes(Some(sqs_attributes(attributes)))
+                .set_attributes(Some(sqs_attributes(&attributes)))
                 .set_tags(Some(tags.clone().into_iter().collect()))
                 .send()
                 .await
@@ -295,24 +350,56 @@ impl Aws {
                     tokio::time::sleep(Duration::from_secs(5)).await;
                 }
                 Err(e) if is_code(&e, &["QueueAlreadyExists", "QueueNameExists"]) => {
-                    return self.check_existing_queue(name, attributes, tolerated).await
+                    return self
+                        .check_existing_queue(name, &attributes, tolerated, allow_topics)
+                        .await
                 }
                 Err(e) => return Err(e),
             }
         }
     }
 
+    /// `policy` (none: an empty one) with a statement letting each of `topics` send to
+    /// `queue`; `None` when it has them all already.
+    fn policy_allowing(
+        &self,
+        queue: &str,
+        policy: Option<&String>,
+        topics: &[String],
+    ) -> Result<Option<String>, AwsError> {
+        let queue_arn = self.arns.queue(queue);
+        let mut current = policy.cloned();
+        let mut changed = false;
+        for topic in topics {
+            let updated =
+                plan::policy_with_topic(current.as_deref(), &queue_arn, &self.arns.topic(topic))
+                    .map_err(|e| AwsError::BadPolicy {
+                        queue: queue.to_owned(),
+                        message: e.to_string(),
+                    })?;
+            if let Some(updated) = updated {
+                current = Some(updated);
+                changed = true;
+            }
+        }
+        Ok(current.filter(|_| changed))
+    }
+
     /// A queue of this name exists with other attributes: fine when every difference is a value
     /// a later step of this run sets (a re-run after a crash), an error naming them otherwise.
+    /// Its policy is not compared but converged: the statements for `allow_topics` that it
+    /// lacks are added to what it has (one write, only when one is missing).
     async fn check_existing_queue(
         &self,
         name: &str,
         declared: &Attributes,
         tolerated: &[Attributes],
+        allow_topics: &[String],
     ) -> Result<(), AwsError> {
         let actual = self.queue_attributes(name, QueueAttributeName::All).await?;
         let differences: Vec<AttributeDifference> = declared
             .iter()
+            .filter(|(key, _)| key.as_str() != "Policy" || allow_topics.is_empty())
             .filter(|(key, value)| {
                 !attribute_matches(key, value, actual.get(*key).map(String::as_str))
             })
@@ -330,13 +417,22 @@ impl Aws {
                 actual: actual.get(key).cloned().unwrap_or_default(),
             })
             .collect();
-        if differences.is_empty() {
+        if !differences.is_empty() {
+            return Err(AwsError::QueueDiffers {
+                queue: name.to_owned(),
+                differences,
+            });
+        }
+        if allow_topics.is_empty() {
             return Ok(());
         }
-        Err(AwsError::QueueDiffers {
-            queue: name.to_owned(),
-            differences,
-        })
+        match self.policy_allowing(name, actual.get("Policy"), allow_topics)? {
+            Some(policy) => {
+                self.set_queue_attributes(name, &[("Policy".to_owned(), policy)].into())
+                    .await
+            }
+            None => Ok(()),
+        }
     }
 
     async fn queue_attributes(
@@ -435,6 +531,7 @@ impl Aws {
         topic: &str,
         endpoint: &Endpoint,
         attributes: &Attributes,
+        listings: &SubscriptionListings,
     ) -> Result<(), AwsError> {
         let resource = format!("{topic} -> {}", endpoint.name());
         let result = self
@@ -449,13 +546,35 @@ impl Aws {
             .await
             .map_err(|e| self.error("sns:Subscribe", resource, e));
         match result {
-            Ok(_) => Ok(()),
+            Ok(out) => {
+                let entry = listings.topic(topic);
+                let mut listing = entry.lock().await;
+                let confirmed = out.subscription_arn().filter(|arn| arn.starts_with("arn:"));
+                match (listing.as_mut(), confirmed) {
+                    (None, _) => {}
+                    (Some(listed), Some(arn)) => {
+                        let protocol = plan::protocol(endpoint);
+                        let endpoint = self.arns.endpoint(endpoint);
+                        listed.retain(|l| {
+                            l.arn != arn && !(l.endpoint == endpoint && l.protocol == protocol)
+                        });
+                        listed.push(Listed {
+                            protocol: protocol.to_owned(),
+                            endpoint,
+                            arn: arn.to_owned(),
+                        });
+                    }
+                    // an ARN lariat cannot use later: list the topic again when asked
+                    (Some(_), None) => *listing = None,
+                }
+                Ok(())
+            }
             // AWS refuses to subscribe again with other attributes; converge them instead
             Err(e)
                 if is_code(&e, &["InvalidParameter"])
                     && e.to_string().contains("already exists") =>
             {
-                let Some(arn) = self.find_subscription(topic, endpoint).await? else {
+                let Some(arn) = self.listed_subscription(listings, topic, endpoint).await? else {
                     return Err(e);
                 };
                 for (key, value) in attributes {
@@ -483,8 +602,35 @@ impl Aws {
         topic: &str,
         endpoint: &Endpoint,
     ) -> Result<Option<String>, AwsError> {
+        self.listed_subscription(&SubscriptionListings::default(), topic, endpoint)
+            .await
+    }
+
+    /// [`Aws::find_subscription`] from the topic's listing in `listings`, listing the topic
+    /// (every page) the first time.
+    async fn listed_subscription(
+        &self,
+        listings: &SubscriptionListings,
+        topic: &str,
+        endpoint: &Endpoint,
+    ) -> Result<Option<String>, AwsError> {
+        let entry = listings.topic(topic);
+        let mut listing = entry.lock().await;
+        let listed = match listing.as_mut() {
+            Some(listed) => listed,
+            None => listing.insert(self.list_subscriptions_of(topic).await?),
+        };
         let endpoint_arn = self.arns.endpoint(endpoint);
         let protocol = plan::protocol(endpoint);
+        Ok(listed
+            .iter()
+            .find(|l| l.endpoint == endpoint_arn && l.protocol == protocol)
+            .map(|l| l.arn.clone()))
+    }
+
+    /// Every confirmed subscription of `topic`; none when the topic does not exist.
+    async fn list_subscriptions_of(&self, topic: &str) -> Result<Vec<Listed>, AwsError> {
+        let mut out = Vec::new();
         let mut token = None;
         loop {
             let page = match self
@@ -497,20 +643,22 @@ impl Aws {
                 .map_err(|e| self.error("sns:ListSubscriptionsByTopic", topic, e))
             {
                 Ok(page) => page,
-                Err(e) if is_code(&e, &["NotFound"]) => return Ok(None),
+                Err(e) if is_code(&e, &["NotFound"]) => return Ok(Vec::new()),
                 Err(e) => return Err(e),
             };
-            let found = page.subscriptions().iter().find(|s| {
-                s.endpoint() == Some(endpoint_arn.as_str()) && s.protocol() == Some(protocol)
-            });
-            if let Some(arn) = found.and_then(|s| s.subscription_arn()) {
-                if arn != "PendingConfirmation" {
-                    return Ok(Some(arn.to_owned()));
-                }
-            }
+            out.extend(page.subscriptions().iter().filter_map(|s| {
+                let arn = s
+                    .subscription_arn()
+                    .filter(|a| *a != "PendingConfirmation")?;
+                Some(Listed {
+                    protocol: s.protocol()?.to_owned(),
+                    endpoint: s.endpoint()?.to_owned(),
+                    arn: arn.to_owned(),
+                })
+            }));
             match page.next_token() {
                 Some(next) if !next.is_empty() => token = Some(next.to_owned()),
-                _ => return Ok(None),
+                _ => return Ok(out),
             }
         }
     }

@@ -13,6 +13,7 @@ mod legacy;
 mod notice;
 pub mod publish;
 mod receive;
+pub mod requests;
 
 use std::time::Duration;
 
@@ -27,8 +28,11 @@ use crate::config::{AwsSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_OPERATION_TIME
 use crate::plan::Arns;
 
 pub use error::{AwsError, Cause, DETAIL_TARGET};
-pub use execute::AttributeDifference;
+pub use execute::{AttributeDifference, SubscriptionListings};
 pub use receive::{QueueInfo, SqsMessage, MAX_BATCH, MAX_WAIT_TIME};
+pub use requests::RequestCounts;
+
+use requests::RequestCounter;
 
 use error::Target;
 
@@ -52,6 +56,7 @@ pub struct Aws {
     arns: Arns,
     endpoint_url: Option<String>,
     target: Target,
+    requests: RequestCounter,
 }
 
 impl Aws {
@@ -115,15 +120,18 @@ impl Aws {
             attempt_timeout: Some(attempt_timeout),
         };
         let notice = notice::WaitNotice::new(attempt_timeout);
+        let requests = RequestCounter::default();
         let sns = aws_sdk_sns::config::Builder::from(&config)
             .interceptor(notice.clone())
+            .interceptor(requests.clone())
             .build();
         let sqs = aws_sdk_sqs::config::Builder::from(&config)
             .interceptor(notice.clone())
+            .interceptor(requests.clone())
             .build();
         let account_id = match &settings.account_id {
             Some(id) => id.clone(),
-            None => account_id(&config, &target, notice).await?,
+            None => account_id(&config, &target, notice, requests.clone()).await?,
         };
         Ok(Aws {
             sns: aws_sdk_sns::Client::from_conf(sns),
@@ -131,6 +139,7 @@ impl Aws {
             arns: Arns { region, account_id },
             endpoint_url: settings.endpoint_url.clone(),
             target,
+            requests,
         })
     }
 
@@ -150,9 +159,17 @@ impl Aws {
     ) -> Result<Aws, AwsError> {
         let region = config.region().ok_or(AwsError::NoRegion)?.to_string();
         let timeouts = config.timeout_config();
+        let requests = RequestCounter::default();
+        let sns = aws_sdk_sns::config::Builder::from(config)
+            .interceptor(requests.clone())
+            .build();
+        let sqs = aws_sdk_sqs::config::Builder::from(config)
+            .interceptor(requests.clone())
+            .build();
         Ok(Aws {
-            sns: aws_sdk_sns::Client::new(config),
-            sqs: aws_sdk_sqs::Client::new(config),
+            sns: aws_sdk_sns::Client::from_conf(sns),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs),
+            requests,
             target: Target {
                 endpoint_url: config.endpoint_url().map(str::to_owned),
                 region: region.clone(),
@@ -179,6 +196,12 @@ impl Aws {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         AwsError::from_sdk(action, resource, &self.target, err)
+    }
+
+    /// The requests this value's clients (and every clone's) have sent so far, by action
+    /// (`sqs:CreateQueue`); a retried request counts once per attempt.
+    pub fn requests(&self) -> RequestCounts {
+        self.requests.snapshot()
     }
 
     /// Region and account, for ARNs.
@@ -208,9 +231,11 @@ async fn account_id(
     config: &SdkConfig,
     target: &Target,
     notice: notice::WaitNotice,
+    requests: RequestCounter,
 ) -> Result<String, AwsError> {
     let sts = aws_sdk_sts::config::Builder::from(config)
         .interceptor(notice)
+        .interceptor(requests)
         .build();
     let failed = |source| AwsError::Account {
         source: Box::new(source),

@@ -365,16 +365,135 @@ fn calls_for_a_migration() {
         .flatten()
         .map(ToString::to_string)
         .collect();
-    assert_eq!(lines.len(), 5, "{lines:#?}");
+    // one request per topic, queue and subscription: the policy comes with the queue
+    assert_eq!(lines.len(), 4, "{lines:#?}");
     assert!(lines[0].starts_with("sns:CreateTopic test-event-fanout-auth-user_created Tags: fifo=false instance=test kind=event managed_by=lariat publisher=auth standard=true type=user_created"), "{}", lines[0]);
     assert!(lines[2].contains(r#"RedrivePolicy={"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:test-event-queue-auth-user_created-dead","maxReceiveCount":4}"#), "{}", lines[2]);
     assert!(
-        lines[3]
-            .starts_with("sqs:GetQueueAttributes test-event-queue-auth-user_created-mailer Policy"),
+        lines[2].contains(" Policy=(allow sns:test-event-fanout-auth-user_created to SendMessage)"),
         "{}",
-        lines[3]
+        lines[2]
     );
-    assert_eq!(lines[4], "sns:Subscribe test-event-fanout-auth-user_created -> sqs test-event-queue-auth-user_created-mailer RawMessageDelivery=true");
+    assert!(!lines[1].contains("Policy="), "{}", lines[1]);
+    assert_eq!(lines[3], "sns:Subscribe test-event-fanout-auth-user_created -> sqs test-event-queue-auth-user_created-mailer RawMessageDelivery=true");
+}
+
+/// A second topic subscribed to the mailer queue of V1.
+const V3: &str = r#"
+[[create_topic]]
+type = "user_deleted"
+
+[[subscribe]]
+topic = { type = "user_deleted" }
+queue = { type = "user_created", dest = "mailer" }
+"#;
+
+/// V1, then `versions` (file name, text) after it.
+fn project_with(versions: &[(&str, &str)]) -> (tempfile::TempDir, Project) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(dir.path().join("20240101000000_v1.toml"), V1).expect("write");
+    for (name, text) in versions {
+        fs::write(dir.path().join(name), text).expect("write");
+    }
+    let defaults = NamingDefaults {
+        instance: "test".into(),
+        publisher: "auth".into(),
+    };
+    let project = load_project(dir.path(), &defaults).expect("valid project");
+    (dir, project)
+}
+
+/// Every call of a plan, as `--dry-run` prints it.
+fn call_lines(plan: &Plan) -> Vec<String> {
+    plan_calls(plan, &arns())
+        .iter()
+        .flatten()
+        .flatten()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn policy_calls(lines: &[String]) -> Vec<&String> {
+    lines
+        .iter()
+        .filter(|l| l.contains("GetQueueAttributes") || l.contains("SetQueueAttributes"))
+        .collect()
+}
+
+#[test]
+fn a_queue_created_in_the_plan_gets_every_later_topic_in_its_create_call() {
+    let (_dir, p) = project_with(&[("20240103000000_v3.toml", V3)]);
+    let plan = plan_migrate(&p, &[], None, Checks::default()).expect("plan");
+    let calls = plan_calls(&plan, &arns());
+    let Call::CreateQueue { allow_topics, .. } = &calls[0][2][0] else {
+        panic!("create queue: {calls:#?}")
+    };
+    assert_eq!(
+        allow_topics,
+        &[
+            "test-event-fanout-auth-user_created",
+            "test-event-fanout-auth-user_deleted"
+        ]
+    );
+    let lines = call_lines(&plan);
+    assert!(policy_calls(&lines).is_empty(), "{lines:#?}");
+    assert_eq!(
+        lines.len(),
+        6,
+        "one call per topic, queue and subscription: {lines:#?}"
+    );
+}
+
+#[test]
+fn a_queue_created_before_the_plan_gets_its_statement_read_then_written() {
+    let (_dir, p) = project_with(&[("20240103000000_v3.toml", V3)]);
+    let applied = [row(&p, 20240101000000, VersionState::Applied)];
+    let plan = plan_migrate(&p, &applied, None, Checks::default()).expect("plan");
+    let lines = call_lines(&plan);
+    assert_eq!(policy_calls(&lines).len(), 1, "{lines:#?}");
+    assert!(lines[1].contains("(+ allow sns:test-event-fanout-auth-user_deleted"));
+}
+
+/// moto's SetQueueAttributes erases a policy it is not given: a statement planned after a
+/// change of the queue stays a call of its own, after the change.
+#[test]
+fn a_statement_after_a_change_of_the_queue_is_not_moved_before_it() {
+    let (_dir, p) = project_with(&[
+        ("20240102000000_v2.toml", V2),
+        ("20240103000000_v3.toml", V3),
+    ]);
+    let plan = plan_migrate(&p, &[], None, Checks::default()).expect("plan");
+    let lines = call_lines(&plan);
+    assert!(
+        lines[2].contains(" Policy=(allow sns:test-event-fanout-auth-user_created to SendMessage)"),
+        "{lines:#?}"
+    );
+    let policy = policy_calls(&lines);
+    assert_eq!(policy.len(), 2, "{lines:#?}");
+    assert!(
+        policy[0].starts_with("sqs:SetQueueAttributes")
+            && policy[0].contains("VisibilityTimeout=90")
+    );
+    assert!(policy[1].contains("(+ allow sns:test-event-fanout-auth-user_deleted"));
+}
+
+#[test]
+fn rollback_all_revokes_no_statement_of_a_queue_it_deletes_later() {
+    let (_dir, p) = project_with(&[("20240103000000_v3.toml", V3)]);
+    let applied = [
+        row(&p, 20240101000000, VersionState::Applied),
+        row(&p, 20240103000000, VersionState::Applied),
+    ];
+    let all = plan_rollback(&p, &applied, RollbackTarget::To(0), Checks::default()).expect("plan");
+    let lines = call_lines(&all);
+    assert!(policy_calls(&lines).is_empty(), "{lines:#?}");
+    // the queue stays when only V3 is undone: its statement goes
+    let last = plan_rollback(&p, &applied, RollbackTarget::Last, Checks::default()).expect("plan");
+    let lines = call_lines(&last);
+    assert_eq!(policy_calls(&lines).len(), 1, "{lines:#?}");
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("(- allow sns:test-event-fanout-auth-user_deleted)")));
 }
 
 #[test]

@@ -401,3 +401,18 @@ pub fn declared_at(project: &Project, emulator: &Emulator, version: Option<i64>)
         subscriptions,
     }
 }
+
+/// The access policy of `queue`, read back from AWS; `None` when it has none.
+pub async fn policy(aws: &Aws, queue: &str) -> Option<serde_json::Value> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let out = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(aws.queue_url(queue))
+        .attribute_names(QueueAttributeName::Policy)
+        .send()
+        .await
+        .expect("read the queue's policy");
+    let text = out.attributes()?.get(&QueueAttributeName::Policy)?.clone();
+    (!text.is_empty()).then(|| serde_json::from_str(&text).expect("a JSON policy"))
+}

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lariat::aws::RequestCounts;
 use lariat::config::{Config, Overrides, CONNECT_TIMEOUTS, OPERATION_TIMEOUTS};
 use lariat::executor::{ApplyOptions, Event, DEFAULT_CONCURRENCY};
 use lariat::generate::GenerateError;
@@ -620,6 +621,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     &mut out,
                     "finished an interrupted rollback: undone",
                     report.undone.len(),
+                    None,
                     "",
                 )?;
             }
@@ -627,6 +629,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 &mut out,
                 "applied",
                 report.versions.len(),
+                Some(&report.requests),
                 "everything is up to date",
             )?;
             Ok(exit::OK)
@@ -658,6 +661,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 &mut out,
                 "undone",
                 report.versions.len(),
+                Some(&report.requests),
                 "nothing to roll back",
             )?;
             Ok(exit::OK)
@@ -718,11 +722,35 @@ fn progress() -> impl Fn(Event) + Sync {
     }
 }
 
-fn summary(out: &mut impl Write, verb: &str, count: usize, nothing: &str) -> io::Result<()> {
+/// A last line of `migrate` and `rollback`: how many migrations, with how many AWS requests
+/// when `requests` is given (by action under -v).
+fn summary(
+    out: &mut impl Write,
+    verb: &str,
+    count: usize,
+    requests: Option<&RequestCounts>,
+    nothing: &str,
+) -> io::Result<()> {
+    let requests = match requests {
+        Some(counts) => {
+            if !counts.is_empty() {
+                let by_action: Vec<String> = counts
+                    .iter()
+                    .map(|(action, n)| format!("{action} {n}"))
+                    .collect();
+                tracing::info!("AWS requests: {}", by_action.join(", "));
+            }
+            match lariat::aws::requests::total(counts) {
+                1 => " (1 AWS request)".to_owned(),
+                n => format!(" ({n} AWS requests)"),
+            }
+        }
+        None => String::new(),
+    };
     match count {
         0 => writeln!(out, "{nothing}"),
-        1 => writeln!(out, "{verb} 1 migration"),
-        n => writeln!(out, "{verb} {n} migrations"),
+        1 => writeln!(out, "{verb} 1 migration{requests}"),
+        n => writeln!(out, "{verb} {n} migrations{requests}"),
     }
 }
 
