@@ -6,7 +6,6 @@
 //! Each of the three keeps one file per backend for its SQL, as sqlx keeps one driver per
 //! database; what does not depend on the table's job lives here, written once.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -27,6 +26,15 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The cargo feature that builds this backend in.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+            Self::MySql => "mysql",
+        }
+    }
+
     /// `Sqlite`, `Postgres` or `MySql`, the name of sqlx's type for the database.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -172,6 +180,17 @@ pub enum DbError {
         url: String,
     },
 
+    /// The URL names a database whose cargo feature this build of lariat leaves out.
+    #[error(
+        "this build of lariat has no {backend} support: enable lariat's cargo feature \
+         `{feature}`",
+        feature = .backend.feature()
+    )]
+    NotBuilt {
+        /// The database.
+        backend: Backend,
+    },
+
     /// The database could not be reached.
     #[error(
         "could not connect to `{url}`: {source}; check the database url and that the server \
@@ -208,6 +227,7 @@ pub(crate) fn connect_error(url: &str) -> impl FnOnce(sqlx::Error) -> DbError + 
     move |source| DbError::connect(url, source)
 }
 
+#[cfg(feature = "sqlite")]
 /// What follows the scheme of a `sqlite:` URL, without a leading `//`: the file (or
 /// `:memory:`) and any `?` parameters.
 pub(crate) fn sqlite_path(url: &str) -> &str {
@@ -215,9 +235,11 @@ pub(crate) fn sqlite_path(url: &str) -> &str {
     rest.strip_prefix("//").unwrap_or(rest)
 }
 
+#[cfg(feature = "mysql")]
 /// `url` in the form sqlx's MySQL driver reads: `mariadb://…` becomes `mysql://…` (MariaDB
 /// speaks the same protocol; sqlx knows only the `mysql` scheme).
-pub(crate) fn mysql_url(url: &str) -> Cow<'_, str> {
+pub(crate) fn mysql_url(url: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
     match url.split_once(':') {
         Some((scheme, rest)) if !scheme.eq_ignore_ascii_case("mysql") => {
             Cow::Owned(format!("mysql:{rest}"))
@@ -327,15 +349,20 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "mysql")]
     fn mariadb_is_read_as_mysql() {
         assert_eq!(mysql_url("mariadb://u:p@h/db"), "mysql://u:p@h/db");
         assert_eq!(mysql_url("MariaDB://h/db"), "mysql://h/db");
         assert_eq!(mysql_url("mysql://h/db"), "mysql://h/db");
         assert_eq!(mysql_url("MYSQL://h/db"), "MYSQL://h/db");
-        assert!(matches!(mysql_url("mysql://h/db"), Cow::Borrowed(_)));
+        assert!(matches!(
+            mysql_url("mysql://h/db"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]
+    #[cfg(feature = "sqlite")]
     fn sqlite_paths() {
         assert_eq!(sqlite_path("sqlite:lariat.db"), "lariat.db");
         assert_eq!(sqlite_path("sqlite://dir/lariat.db"), "dir/lariat.db");

@@ -7,6 +7,12 @@
 //! Data flows one way: files ([`migration`]) → checked operations and the declared topology at
 //! every version ([`topology`]) → a plan of what to run ([`plan`]) → the executor, the only
 //! part that does I/O ([`aws`] for SNS/SQS, [`store`] for the version table).
+//!
+//! Cargo features (all on by default): `cli`, the `lariat` binary and the migration tooling
+//! (migrator, executor, generate, import, inspect); `sqlite`, `postgres`, `mysql`, the
+//! databases the version store, the outbox and the inbox can use. A service that only
+//! publishes, relays or consumes needs none of the CLI's crates:
+//! `lariat = { default-features = false, features = ["postgres"] }`.
 #![warn(missing_docs)]
 
 pub mod aws;
@@ -14,13 +20,18 @@ pub mod config;
 pub mod db;
 pub mod diagnostic;
 pub mod duration;
+#[cfg(feature = "cli")]
 pub mod executor;
+#[cfg(feature = "cli")]
 pub mod generate;
 pub mod graph;
+#[cfg(feature = "cli")]
 pub mod import;
 pub mod inbox;
+#[cfg(feature = "cli")]
 pub mod inspect;
 pub mod migration;
+#[cfg(feature = "cli")]
 pub mod migrator;
 pub mod naming;
 pub mod outbox;
@@ -29,6 +40,7 @@ pub mod publish;
 pub mod store;
 pub mod topology;
 
+#[cfg(feature = "cli")]
 pub use migrator::{Error, Migrator};
 pub mod exit;
 pub mod message;

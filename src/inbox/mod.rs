@@ -81,8 +81,11 @@
 //! ```
 
 mod consumer;
+#[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::fmt;
@@ -559,8 +562,11 @@ pub trait InboxDatabase: sqlx::Database + private::Sealed {
 
 mod private {
     pub trait Sealed {}
+    #[cfg(feature = "sqlite")]
     impl Sealed for sqlx::Sqlite {}
+    #[cfg(feature = "postgres")]
     impl Sealed for sqlx::Postgres {}
+    #[cfg(feature = "mysql")]
     impl Sealed for sqlx::MySql {}
 }
 
@@ -570,9 +576,14 @@ pub fn ddl(backend: Backend, table: &str) -> Result<String, InboxError> {
     let table = table_name(table)?;
     let table = table.as_str();
     let statements = match backend {
+        #[cfg(feature = "sqlite")]
         Backend::Sqlite => sqlite::ddl(table),
+        #[cfg(feature = "postgres")]
         Backend::Postgres => postgres::ddl(table),
+        #[cfg(feature = "mysql")]
         Backend::MySql => mysql::ddl(table),
+        #[allow(unreachable_patterns)]
+        backend => return Err(DbError::NotBuilt { backend }.into()),
     };
     Ok(statements
         .iter()
@@ -892,9 +903,14 @@ impl<DB: InboxDatabase> InboxAdmin for Inbox<DB> {
 /// Opens the inbox table `table` in the database `url` names, whatever its backend.
 pub async fn open(url: &str, table: &str) -> Result<Box<dyn InboxAdmin>, InboxError> {
     Ok(match Backend::from_url(url)? {
+        #[cfg(feature = "sqlite")]
         Backend::Sqlite => Box::new(Inbox::<sqlx::Sqlite>::connect(url, table).await?),
+        #[cfg(feature = "postgres")]
         Backend::Postgres => Box::new(Inbox::<sqlx::Postgres>::connect(url, table).await?),
+        #[cfg(feature = "mysql")]
         Backend::MySql => Box::new(Inbox::<sqlx::MySql>::connect(url, table).await?),
+        #[allow(unreachable_patterns)]
+        backend => return Err(DbError::NotBuilt { backend }.into()),
     })
 }
 
@@ -909,6 +925,7 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Parses a uuid column read as text.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
 fn parse_uuid(table: &str, text: &str) -> Result<Uuid, InboxError> {
     text.parse().map_err(|err| InboxError::CorruptRow {
         uuid: text.to_owned(),
@@ -918,6 +935,7 @@ fn parse_uuid(table: &str, text: &str) -> Result<Uuid, InboxError> {
 }
 
 /// Parses a JSON column read as text.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
 fn parse_json(table: &str, uuid: Uuid, column: &str, text: &str) -> Result<Value, InboxError> {
     serde_json::from_str(text).map_err(|err| InboxError::CorruptRow {
         uuid: uuid.to_string(),
@@ -976,6 +994,7 @@ mod tests {
     }
 
     #[tokio::test]
+    #[cfg(all(feature = "sqlite", feature = "postgres"))]
     async fn an_inbox_refuses_another_backends_url() {
         let err = Inbox::<sqlx::Postgres>::connect("sqlite::memory:", "t")
             .await
@@ -1002,6 +1021,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     fn ddl_names_the_table_and_refuses_bad_names() {
         for backend in [Backend::Sqlite, Backend::Postgres, Backend::MySql] {
             let sql = ddl(backend, "my_inbox").unwrap_or_default();

@@ -27,10 +27,13 @@
 //! [`TableName`](crate::db::TableName); every value is a bound parameter.
 
 mod metrics;
+#[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(feature = "postgres")]
 mod postgres;
 pub mod relay;
 mod sink;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -549,9 +552,14 @@ pub fn install_sql(backend: Backend, table: &str) -> Result<Vec<String>, OutboxE
     let table = table_name(table)?;
     let table = table.as_str();
     Ok(match backend {
+        #[cfg(feature = "postgres")]
         Backend::Postgres => postgres::install_sql(table),
+        #[cfg(feature = "mysql")]
         Backend::MySql => mysql::install_sql(table),
+        #[cfg(feature = "sqlite")]
         Backend::Sqlite => sqlite::install_sql(table),
+        #[allow(unreachable_patterns)]
+        backend => return Err(DbError::NotBuilt { backend }.into()),
     })
 }
 
@@ -614,9 +622,14 @@ pub async fn connect(url: &str, table: &str) -> Result<Box<dyn OutboxStore>, Out
     let table = table_name(table)?;
     let table = table.as_str();
     Ok(match Backend::from_url(url)? {
+        #[cfg(feature = "postgres")]
         Backend::Postgres => Box::new(postgres::PgOutbox::connect(url, table).await?),
+        #[cfg(feature = "mysql")]
         Backend::MySql => Box::new(mysql::MySqlOutbox::connect(url, table).await?),
+        #[cfg(feature = "sqlite")]
         Backend::Sqlite => Box::new(sqlite::SqliteOutbox::connect(url, table).await?),
+        #[allow(unreachable_patterns)]
+        backend => return Err(DbError::NotBuilt { backend }.into()),
     })
 }
 

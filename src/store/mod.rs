@@ -10,8 +10,11 @@
 //! [`TableName`]; every value is a bound parameter. URLs, redaction and the errors the store
 //! shares with the outbox and the inbox are in [`crate::db`].
 
+#[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -20,7 +23,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use crate::db::{self, Backend, DbError, TableKind, TableName};
 
@@ -225,11 +227,6 @@ impl StoreError {
     fn connect(url: &str, source: sqlx::Error) -> Self {
         DbError::connect(url, source).into()
     }
-
-    /// Whether the version table's name was refused.
-    pub fn is_invalid_table_name(&self) -> bool {
-        matches!(self, Self::Db(DbError::InvalidTableName { .. }))
-    }
 }
 
 /// The table of applied migrations in one database, plus the applier lock.
@@ -334,9 +331,14 @@ pub async fn connect(url: &str, table: &str) -> Result<Box<dyn VersionStore>, St
     let table = TableName::new(TableKind::Version, table)?;
     let table = table.as_str();
     Ok(match Backend::from_url(url)? {
+        #[cfg(feature = "sqlite")]
         Backend::Sqlite => Box::new(sqlite::SqliteStore::connect(url, table).await?),
+        #[cfg(feature = "postgres")]
         Backend::Postgres => Box::new(postgres::PgStore::connect(url, table).await?),
+        #[cfg(feature = "mysql")]
         Backend::MySql => Box::new(mysql::MySqlStore::connect(url, table).await?),
+        #[allow(unreachable_patterns)]
+        backend => return Err(DbError::NotBuilt { backend }.into()),
     })
 }
 
@@ -345,7 +347,9 @@ pub async fn connect(url: &str, table: &str) -> Result<Box<dyn VersionStore>, St
 ///
 /// Used for lock keys, which take what they need of it; Rust's default hasher is randomized
 /// per process.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 fn stable_hash(parts: &[&str]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update(part.as_bytes());
@@ -452,6 +456,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
     fn stable_hash_is_fixed() {
         let digest = stable_hash(&["lariat", "lariat_versions"]);
         assert_eq!(digest, stable_hash(&["lariat", "lariat_versions"]));
