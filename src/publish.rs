@@ -26,7 +26,9 @@
 //! so a message published twice (a retry) is delivered once within AWS's 5-minute window.
 //!
 //! [`Publisher::fake`] records messages instead of sending them, after the same checks, for
-//! applications' own tests; read them back with [`Publisher::sent`].
+//! applications' own tests; read them back with [`Publisher::sent`]. [`Publisher::null`]
+//! checks and drops them, keeping nothing: what lariat itself costs, without a network
+//! (benchmarks, load tests of a relay).
 //!
 //! ```no_run
 //! use lariat::aws::Aws;
@@ -50,6 +52,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::stream::{self, StreamExt};
@@ -380,10 +383,11 @@ impl PublishError {
     }
 }
 
-/// Sends messages over AWS, or records them in fake mode.
+/// Sends messages over AWS, records them in fake mode, or counts and drops them.
 enum Transport {
     Aws(Aws),
     Fake(Mutex<Vec<SentMessage>>),
+    Null(AtomicU64),
 }
 
 impl fmt::Debug for Transport {
@@ -391,6 +395,7 @@ impl fmt::Debug for Transport {
         match self {
             Transport::Aws(_) => f.write_str("Aws"),
             Transport::Fake(_) => f.write_str("Fake"),
+            Transport::Null(_) => f.write_str("Null"),
         }
     }
 }
@@ -433,6 +438,21 @@ impl Publisher {
         Self::with_transport(Transport::Fake(Mutex::new(Vec::new())), defaults)
     }
 
+    /// A publisher that runs every check a real one does, then drops the message: no
+    /// network, no record. It returns ids `null-1`, `null-2`, ...; [`Publisher::dropped`]
+    /// counts them. For measuring lariat's own cost per message, and a relay's ceiling.
+    pub fn null(defaults: NamingDefaults) -> Self {
+        Self::with_transport(Transport::Null(AtomicU64::new(0)), defaults)
+    }
+
+    /// How many messages a [`Publisher::null`] has dropped; 0 for any other.
+    pub fn dropped(&self) -> u64 {
+        match &*self.transport {
+            Transport::Null(count) => count.load(Ordering::Relaxed),
+            _ => 0,
+        }
+    }
+
     fn with_transport(transport: Transport, defaults: NamingDefaults) -> Self {
         Self {
             transport: Arc::new(transport),
@@ -464,9 +484,9 @@ impl Publisher {
         &self.defaults
     }
 
-    /// Whether this publisher records instead of sending.
+    /// Whether this publisher records or drops instead of sending.
     pub fn is_fake(&self) -> bool {
-        matches!(*self.transport, Transport::Fake(_))
+        !matches!(*self.transport, Transport::Aws(_))
     }
 
     /// Starts an event from the default publisher.
@@ -483,7 +503,7 @@ impl Publisher {
     pub fn sent(&self) -> Vec<SentMessage> {
         match &*self.transport {
             Transport::Fake(log) => log.lock().unwrap_or_else(PoisonError::into_inner).clone(),
-            Transport::Aws(_) => Vec::new(),
+            Transport::Aws(_) | Transport::Null(_) => Vec::new(),
         }
     }
 
@@ -493,7 +513,7 @@ impl Publisher {
             Transport::Fake(log) => {
                 std::mem::take(&mut *log.lock().unwrap_or_else(PoisonError::into_inner))
             }
-            Transport::Aws(_) => Vec::new(),
+            Transport::Aws(_) | Transport::Null(_) => Vec::new(),
         }
     }
 
@@ -516,6 +536,7 @@ impl Publisher {
         let out = prepare(envelope, options, &target, self.max_message_bytes)?;
         match &*self.transport {
             Transport::Fake(log) => Ok(record(log, &target, envelope, out)),
+            Transport::Null(count) => Ok(drop_message(count, &target, envelope.uuid())),
             Transport::Aws(aws) => {
                 let address = self.address(aws, &target);
                 let accepted = aws
@@ -645,6 +666,12 @@ impl Publisher {
                     .map(|e| (e.index, Ok(record(log, target, &e.envelope, e.out))))
                     .collect();
             }
+            Transport::Null(count) => {
+                return chunk
+                    .into_iter()
+                    .map(|e| (e.index, Ok(drop_message(count, target, e.uuid))))
+                    .collect();
+            }
             Transport::Aws(aws) => aws,
         };
         let address = self.address(aws, target);
@@ -756,6 +783,17 @@ fn record(
     Published {
         uuid: envelope.uuid(),
         message_id,
+        sequence_number: None,
+        target: target.clone(),
+    }
+}
+
+/// Counts a message a null publisher drops.
+fn drop_message(count: &AtomicU64, target: &Target, uuid: Uuid) -> Published {
+    let n = count.fetch_add(1, Ordering::Relaxed) + 1;
+    Published {
+        uuid,
+        message_id: format!("null-{n}"),
         sequence_number: None,
         target: target.clone(),
     }

@@ -83,6 +83,7 @@
 mod consumer;
 mod mysql;
 mod postgres;
+mod source;
 mod sqlite;
 
 use std::fmt;
@@ -105,6 +106,7 @@ use crate::store::redact_url;
 pub use consumer::{
     Consumer, ConsumerOptions, ConsumerReport, Failure, FailureKind, MessageReport, Outcome,
 };
+pub use source::{MemoryQueue, Source};
 
 /// The inbox table unless configured otherwise.
 pub const DEFAULT_TABLE: &str = "lariat_inbox";
