@@ -564,9 +564,6 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
             hook(&envelope, &mut row);
             row.uuid = uuid;
         }
-        if let Err(error) = self.inbox.store(&row).await {
-            return self.infrastructure(message, Some(uuid), &error);
-        }
         let incoming = Incoming {
             envelope,
             queue: self.queue.clone(),
@@ -574,7 +571,7 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
             group_id: message.group_id.clone(),
             receive_count: message.receive_count,
         };
-        let outcome = match self.inbox.handle(&incoming, &self.handler, false).await {
+        let outcome = match self.inbox.receive(&row, &incoming, &self.handler).await {
             Ok(outcome) => outcome,
             Err(error) => return self.infrastructure(message, Some(uuid), &error),
         };
