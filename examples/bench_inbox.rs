@@ -54,6 +54,7 @@ async fn main() -> Result<()> {
             account_id: Some("123456789012".into()),
             endpoint_url: Some(endpoint.clone()),
             profile: None,
+            ..Default::default()
         },
         "test",
         "test",

@@ -60,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
         account_id: Some("123456789012".into()),
         endpoint_url: Some(endpoint),
         profile: None,
+        ..Default::default()
     };
     let aws = Aws::connect_with_credentials(&settings, "test", "test").await?;
     wait_until_ready(&aws).await?;

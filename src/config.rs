@@ -6,9 +6,11 @@
 
 use std::fmt;
 use std::fs;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::naming::{self, NamingDefaults};
 use crate::store::redact_url;
@@ -19,6 +21,16 @@ pub const DEFAULT_CONFIG_FILE: &str = "lariat.toml";
 pub const DEFAULT_MIGRATIONS_DIR: &str = "lariat/migrate";
 /// The version table.
 pub const DEFAULT_VERSIONS_TABLE: &str = "lariat_versions";
+/// How long opening a connection to AWS may take, by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one attempt of an AWS call may wait for its answer, by default.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
+/// The values `connect_timeout` accepts.
+pub const CONNECT_TIMEOUTS: RangeInclusive<Duration> =
+    Duration::from_millis(100)..=Duration::from_secs(300);
+/// The values `operation_timeout` accepts.
+pub const OPERATION_TIMEOUTS: RangeInclusive<Duration> =
+    Duration::from_millis(100)..=Duration::from_secs(3600);
 
 /// A problem with the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +109,45 @@ pub struct AwsFile {
     pub endpoint_url: Option<String>,
     /// Named profile from `~/.aws/config`.
     pub profile: Option<String>,
+    /// How long opening a connection may take, e.g. `"3s"`.
+    #[serde(default, deserialize_with = "connect_timeout")]
+    pub connect_timeout: Option<Duration>,
+    /// How long one attempt of a call may wait for its answer, e.g. `"20s"`.
+    #[serde(default, deserialize_with = "operation_timeout")]
+    pub operation_timeout: Option<Duration>,
+}
+
+fn connect_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    timeout_in(d, CONNECT_TIMEOUTS)
+}
+
+fn operation_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    timeout_in(d, OPERATION_TIMEOUTS)
+}
+
+/// A duration written as text (`"500ms"`, `"3s"`), within `range`.
+fn timeout_in<'de, D: Deserializer<'de>>(
+    d: D,
+    range: RangeInclusive<Duration>,
+) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    let duration = crate::duration::parse(&text).map_err(serde::de::Error::custom)?;
+    check_range(duration, &range).map_err(serde::de::Error::custom)?;
+    Ok(Some(duration))
+}
+
+/// `Ok` when `duration` is within `range`, else what the range is.
+pub fn check_range(duration: Duration, range: &RangeInclusive<Duration>) -> Result<(), String> {
+    use crate::duration::show;
+    if range.contains(&duration) {
+        return Ok(());
+    }
+    Err(format!(
+        "`{}` is out of range: write {} to {}",
+        show(duration),
+        show(*range.start()),
+        show(*range.end())
+    ))
 }
 
 /// Values given on the command line or through `LARIAT_*` variables; `None` = not given.
@@ -122,6 +173,10 @@ pub struct Overrides {
     pub endpoint_url: Option<String>,
     /// AWS profile.
     pub profile: Option<String>,
+    /// Connect timeout of AWS calls.
+    pub connect_timeout: Option<Duration>,
+    /// Timeout of one attempt of an AWS call.
+    pub operation_timeout: Option<Duration>,
 }
 
 /// AWS settings after merging.
@@ -135,6 +190,12 @@ pub struct AwsSettings {
     pub endpoint_url: Option<String>,
     /// Named profile.
     pub profile: Option<String>,
+    /// How long opening a connection may take; [`DEFAULT_CONNECT_TIMEOUT`] when `None`.
+    pub connect_timeout: Option<Duration>,
+    /// How long one attempt of a call may wait for its answer; [`DEFAULT_OPERATION_TIMEOUT`]
+    /// when `None`. The SDK retries an attempt that timed out, so a call gives up after at
+    /// most [`crate::aws::TIMEOUT_ATTEMPTS`] times this.
+    pub operation_timeout: Option<Duration>,
 }
 
 /// The merged configuration.
@@ -219,6 +280,8 @@ impl Config {
                     .or(file.aws.endpoint_url)
                     .filter(|url| !url.is_empty()),
                 profile: overrides.profile.or(file.aws.profile),
+                connect_timeout: overrides.connect_timeout.or(file.aws.connect_timeout),
+                operation_timeout: overrides.operation_timeout.or(file.aws.operation_timeout),
             },
             root,
         };
@@ -354,6 +417,52 @@ mod tests {
             err.to_string().contains(":2: unknown field `instanse`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn aws_timeouts_from_the_file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lariat.toml");
+        fs::write(
+            &path,
+            "[aws]\nconnect_timeout = \"500ms\"\noperation_timeout = \"2m\"\n",
+        )
+        .unwrap();
+        let base = Overrides {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let c = Config::load(base.clone(), env_none).unwrap();
+        assert_eq!(c.aws.connect_timeout, Some(Duration::from_millis(500)));
+        assert_eq!(c.aws.operation_timeout, Some(Duration::from_secs(120)));
+        let flags = Overrides {
+            operation_timeout: Some(Duration::from_secs(5)),
+            ..base
+        };
+        let c = Config::load(flags, env_none).unwrap();
+        assert_eq!(c.aws.operation_timeout, Some(Duration::from_secs(5)));
+
+        for (text, expect) in [
+            (
+                "connect_timeout = \"0s\"",
+                ":2: `0s` is out of range: write 100ms to 5m",
+            ),
+            (
+                "operation_timeout = \"soon\"",
+                ":2: `soon` is not a duration",
+            ),
+        ] {
+            fs::write(&path, format!("[aws]\n{text}\n")).unwrap();
+            let err = Config::load(
+                Overrides {
+                    config: Some(path.clone()),
+                    ..Default::default()
+                },
+                env_none,
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains(expect), "{text}: {err}");
+        }
     }
 
     #[test]

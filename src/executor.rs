@@ -5,8 +5,15 @@
 //! to a bound. Versions are still recorded strictly in plan order: a version is marked
 //! `applying` (or `rolling_back`) before its first operation starts and `applied` (or removed)
 //! once it and every version before it are done. A run stopped at any point — crash, network
-//! error, Ctrl-C — leaves rows that say so, and the same command finishes the job, because
-//! every operation is idempotent.
+//! error, Ctrl-C — leaves rows that say so, and the same command finishes the job: every
+//! operation sets what it declares, whatever it finds.
+//!
+//! A run that picks up after a stopped one may find that the stopped run already went further
+//! on a resource than the version it repeats: a subscription whose attributes an older version
+//! sets may already be gone, removed by a newer version's operation that ran before the run
+//! stopped. Such an operation finds its resource missing; when a later operation of the same
+//! run removes that resource anyway, it is skipped (see [`superseded_by`]), since the end state
+//! is the same. Any other missing resource stops the run.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -16,10 +23,10 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction as Edges;
 
-use crate::aws::{Aws, AwsError};
+use crate::aws::{Aws, AwsError, RequestCounts, SubscriptionListings};
 use crate::plan::{self, Call, Direction, Plan};
 use crate::store::{StoreError, VersionState, VersionStore};
-use crate::topology::ResourceKey;
+use crate::topology::{Operation, ResourceKey};
 
 /// How many operations run at once by default.
 pub const DEFAULT_CONCURRENCY: usize = 16;
@@ -44,6 +51,8 @@ impl Default for ApplyOptions {
 pub enum Event {
     /// A version's first operation starts.
     Started {
+        /// Applying or undoing.
+        direction: Direction,
         /// Version.
         version: i64,
         /// Name.
@@ -51,6 +60,8 @@ pub enum Event {
     },
     /// A version is done and recorded.
     Finished {
+        /// Applied or undone.
+        direction: Direction,
         /// Version.
         version: i64,
         /// Name.
@@ -67,6 +78,12 @@ pub enum Event {
 pub struct Report {
     /// Versions applied (up) or undone (down), in order.
     pub versions: Vec<i64>,
+    /// The AWS requests the run sent, by action (`sqs:CreateQueue`), retries included: filled
+    /// in by [`Migrator`](crate::Migrator), which also counts what it asks before the run.
+    pub requests: RequestCounts,
+    /// Versions that `migrate` undid first, newest first, to finish a rollback that stopped
+    /// midway (see [`plan::plan_finish_rollback`]).
+    pub undone: Vec<i64>,
 }
 
 /// A run that stopped before the end. AWS changes are not transactional: `done` lists the
@@ -77,7 +94,7 @@ pub enum ApplyError {
     /// An AWS call failed (after retries).
     #[error(
         "migration {version} ({name}) failed at `{operation}`: {source}\n  {}",
-        rerun_hint(done)
+        operation_hint(done, source)
     )]
     Operation {
         /// Version.
@@ -123,8 +140,21 @@ impl ApplyError {
     }
 }
 
-fn rerun_hint(done: &[i64]) -> String {
-    let done = if done.is_empty() {
+/// What to do after an AWS failure: run again when the failure may pass by itself; otherwise
+/// fix its cause first, since a run that repeats the same request meets the same answer.
+fn operation_hint(done: &[i64], source: &AwsError) -> String {
+    if source.is_transient() {
+        return rerun_hint(done);
+    }
+    format!(
+        "{}; running the same command again meets the same error: fix its cause first (`lariat \
+         drift` compares the account with the files), then run it again to go on from there",
+        completed(done)
+    )
+}
+
+fn completed(done: &[i64]) -> String {
+    if done.is_empty() {
         "no migration was completed".to_owned()
     } else {
         format!(
@@ -134,8 +164,70 @@ fn rerun_hint(done: &[i64]) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         )
-    };
-    format!("{done}; every operation is idempotent, so run the same command again to finish")
+    }
+}
+
+fn rerun_hint(done: &[i64]) -> String {
+    format!(
+        "{}; every operation is safe to repeat, so run the same command again to finish",
+        completed(done)
+    )
+}
+
+/// The resource an operation sets up or changes, which a later removal makes moot: the topic,
+/// queue or subscription itself. `None` for removals, references to external topics and
+/// queues, and legacy operations.
+fn target(op: &Operation) -> Option<ResourceKey> {
+    if crate::plan::external::is_external(op) {
+        return None;
+    }
+    match op {
+        Operation::CreateTopic(t) | Operation::ChangeTopic { after: t, .. } => {
+            Some(ResourceKey::Topic(t.name.clone()))
+        }
+        Operation::CreateQueue(q) | Operation::ChangeQueue { after: q, .. } => {
+            Some(ResourceKey::Queue(q.name.clone()))
+        }
+        Operation::Subscribe(s) | Operation::ChangeSubscription { after: s, .. } => {
+            Some(ResourceKey::Subscription(s.key.clone()))
+        }
+        Operation::SubscribeDerived(d) | Operation::ChangeDerived { after: d, .. } => {
+            Some(ResourceKey::Subscription(d.subscription.key.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// The resource an operation removes, with everything set on it (an unsubscribe also takes
+/// back the queue policy statement its subscribe added).
+fn removes(op: &Operation) -> Option<ResourceKey> {
+    if crate::plan::external::is_external(op) {
+        return None;
+    }
+    match op {
+        Operation::DeleteTopic(t) => Some(ResourceKey::Topic(t.name.clone())),
+        Operation::DeleteQueue(q) => Some(ResourceKey::Queue(q.name.clone())),
+        Operation::Unsubscribe(s) => Some(ResourceKey::Subscription(s.key.clone())),
+        Operation::UnsubscribeDerived(d) => {
+            Some(ResourceKey::Subscription(d.subscription.key.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// The later operation of `plan` (step and operation index) that removes what operation `op`
+/// of step `step` sets up, if there is one: then that operation's effect does not outlast the
+/// run, and it may be skipped when its resource is already gone.
+pub fn superseded_by(plan: &Plan, step: usize, op: usize) -> Option<(usize, usize)> {
+    let target = target(plan.steps.get(step)?.ops.get(op)?)?;
+    plan.steps
+        .iter()
+        .enumerate()
+        .skip(step)
+        .flat_map(|(s, st)| st.ops.iter().enumerate().map(move |(o, op)| (s, o, op)))
+        .filter(|&(s, o, _)| (s, o) > (step, op))
+        .find(|(_, _, later)| removes(later).as_ref() == Some(&target))
+        .map(|(s, o, _)| (s, o))
 }
 
 /// One operation in the graph.
@@ -184,11 +276,12 @@ fn dependency_graph(plan: &Plan) -> DiGraph<Node, ()> {
 
 async fn run_calls(
     aws: &Aws,
+    listings: &SubscriptionListings,
     node: NodeIndex,
     calls: &[Call],
 ) -> (NodeIndex, Result<(), AwsError>) {
     for call in calls {
-        if let Err(e) = aws.execute(call).await {
+        if let Err(e) = aws.execute_in(call, listings).await {
             return (node, Err(e));
         }
     }
@@ -213,6 +306,7 @@ pub async fn run(
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Report, ApplyError> {
     let calls = plan::plan_calls(plan, aws.arns());
+    let listings = SubscriptionListings::default();
     let graph = dependency_graph(plan);
     let mut waiting: Vec<usize> = graph
         .node_indices()
@@ -251,7 +345,7 @@ pub async fn run(
                 });
                 break;
             }
-            in_flight.push(run_calls(aws, node, &calls[step][op]));
+            in_flight.push(run_calls(aws, &listings, node, &calls[step][op]));
         }
         if failure.is_none() {
             if let Err(source) =
@@ -278,6 +372,24 @@ pub async fn run(
             break;
         };
         let Node { step, op } = graph[node];
+        let result = match result {
+            Err(e) if e.is_not_found() => match superseded_by(plan, step, op) {
+                Some((s, o)) => {
+                    let (later, by) = (&plan.steps[s], &plan.steps[s].ops[o]);
+                    tracing::info!(
+                        "skipped `{}` of migration {}: {e}; `{}` of migration {} ({}) removes it later in this run",
+                        plan.steps[step].ops[op].describe(),
+                        plan.steps[step].version,
+                        by.describe(),
+                        later.version,
+                        later.name
+                    );
+                    Ok(())
+                }
+                None => Err(e),
+            },
+            other => other,
+        };
         match result {
             Ok(()) => {
                 steps[step].remaining -= 1;
@@ -343,6 +455,7 @@ async fn start_step(
     store.mark(s.version, &s.name, &s.checksum, state).await?;
     steps[step].started = Some(Instant::now());
     on_event(Event::Started {
+        direction: plan.direction,
         version: s.version,
         name: s.name.clone(),
     });
@@ -375,6 +488,7 @@ async fn record_finished(
         }
         report.versions.push(s.version);
         on_event(Event::Finished {
+            direction: plan.direction,
             version: s.version,
             name: s.name.clone(),
             operations: s.ops.len(),
@@ -404,7 +518,7 @@ mod tests {
     use super::*;
     use crate::naming::{self, ResourceKind};
     use crate::plan::Step;
-    use crate::topology::{Endpoint, Operation, Queue, Subscription, SubscriptionKey, Topic};
+    use crate::topology::{Endpoint, Queue, Subscription, SubscriptionKey, Topic};
 
     fn topic(name: &str) -> Topic {
         Topic {
@@ -521,6 +635,130 @@ mod tests {
         assert!(
             !e.contains(&(3, 4)) && !e.contains(&(4, 3)) && !e.contains(&(1, 2)),
             "subscriptions only read the topic, so they do not wait for each other: {e:?}"
+        );
+    }
+
+    /// The issue 11 project undone by `rollback --all`: subscribe; change the subscription;
+    /// unsubscribe, each reversed, newest first.
+    fn undo_all() -> Plan {
+        let s = sub("t", "q");
+        let mut raw = s.clone();
+        raw.attributes.raw_message_delivery = Some(true);
+        Plan {
+            direction: Direction::Down,
+            steps: vec![
+                step(4, vec![Operation::Subscribe(raw.clone())]),
+                step(
+                    3,
+                    vec![Operation::ChangeSubscription {
+                        before: raw,
+                        after: s.clone(),
+                    }],
+                ),
+                step(2, vec![Operation::Unsubscribe(s)]),
+                step(
+                    1,
+                    vec![
+                        Operation::DeleteQueue(queue("q")),
+                        Operation::DeleteTopic(topic("t")),
+                    ],
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn what_a_later_operation_removes_is_superseded() {
+        let plan = undo_all();
+        assert_eq!(
+            superseded_by(&plan, 0, 0),
+            Some((2, 0)),
+            "subscribe, then unsubscribe"
+        );
+        assert_eq!(
+            superseded_by(&plan, 1, 0),
+            Some((2, 0)),
+            "change, then unsubscribe"
+        );
+        assert_eq!(
+            superseded_by(&plan, 2, 0),
+            None,
+            "a removal is never skipped"
+        );
+        assert_eq!(
+            superseded_by(&plan, 3, 1),
+            None,
+            "nothing after the last step"
+        );
+
+        // going up: the topic and queue stay, so a missing one is an error; the subscription
+        // and its change are removed by the last step
+        let mut up = undo_all();
+        up.steps.reverse();
+        for step in &mut up.steps {
+            step.ops = step.ops.iter().map(Operation::inverse).collect();
+        }
+        assert_eq!(superseded_by(&up, 0, 0), None, "create queue");
+        assert_eq!(superseded_by(&up, 0, 1), None, "create topic");
+        assert_eq!(superseded_by(&up, 1, 0), Some((3, 0)), "subscribe");
+        assert_eq!(superseded_by(&up, 2, 0), Some((3, 0)), "change");
+        assert_eq!(superseded_by(&up, 3, 0), None, "unsubscribe");
+
+        // a queue changed, then deleted in the same step
+        let q = queue("q");
+        let mut longer = q.clone();
+        longer.attributes.visibility_timeout = Some(60);
+        let plan = Plan {
+            direction: Direction::Down,
+            steps: vec![step(
+                1,
+                vec![
+                    Operation::ChangeQueue {
+                        before: longer,
+                        after: q.clone(),
+                    },
+                    Operation::DeleteQueue(q),
+                ],
+            )],
+        };
+        assert_eq!(superseded_by(&plan, 0, 0), Some((0, 1)));
+    }
+
+    fn aws_error(code: Option<&str>) -> AwsError {
+        AwsError::failed(
+            "sns:SetSubscriptionAttributes",
+            "t -> q",
+            code,
+            "the subscription does not exist",
+        )
+    }
+
+    /// Regression (issue 11): a missing subscription printed "run the same command again to
+    /// finish", which met the same error on every run.
+    #[test]
+    fn the_rerun_hint_is_given_only_where_a_rerun_can_finish() {
+        let failed = |code| ApplyError::Operation {
+            version: 3,
+            name: "raw".into(),
+            operation: "change subscription".into(),
+            done: vec![4],
+            source: aws_error(code),
+        };
+        let text = failed(Some("NotFound")).to_string();
+        assert!(!text.contains("again to finish"), "{text}");
+        assert!(text.contains("fix its cause first"), "{text}");
+        assert!(text.contains("completed before stopping: 4"), "{text}");
+        for transient in [Some("Throttling"), Some("ServiceUnavailable"), None] {
+            let text = failed(transient).to_string();
+            assert!(
+                text.contains("run the same command again to finish"),
+                "{text}"
+            );
+        }
+        let text = ApplyError::Interrupted { done: vec![] }.to_string();
+        assert!(
+            text.contains("run the same command again to finish"),
+            "{text}"
         );
     }
 }

@@ -12,6 +12,7 @@
 pub mod aws;
 pub mod config;
 pub mod diagnostic;
+pub mod duration;
 pub mod executor;
 pub mod generate;
 pub mod graph;

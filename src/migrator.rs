@@ -197,6 +197,9 @@ impl Migrator {
     }
 
     /// Applies pending migrations up to `target` (all when `None`).
+    ///
+    /// When a rollback stopped midway, it is finished first (its versions are undone, newest
+    /// first, and listed in [`Report::undone`]), then everything pending is applied.
     pub async fn migrate(
         &self,
         target: Option<i64>,
@@ -204,7 +207,19 @@ impl Migrator {
         on_event: &(dyn Fn(Event) + Sync),
     ) -> Result<Report, Error> {
         self.run_locked(options, on_event, |applied| {
-            plan::plan_migrate(&self.project, applied, target, options.checks)
+            let mut plans = Vec::new();
+            plans.extend(plan::plan_finish_rollback(
+                &self.project,
+                applied,
+                options.checks,
+            )?);
+            plans.push(plan::plan_migrate(
+                &self.project,
+                applied,
+                target,
+                options.checks,
+            )?);
+            Ok(plans)
         })
         .await
     }
@@ -217,12 +232,19 @@ impl Migrator {
         on_event: &(dyn Fn(Event) + Sync),
     ) -> Result<Report, Error> {
         self.run_locked(options, on_event, |applied| {
-            plan::plan_rollback(&self.project, applied, target, options.checks)
+            plan::plan_rollback(&self.project, applied, target, options.checks).map(|p| vec![p])
         })
         .await
     }
 
-    /// The migrate plan, without applying it.
+    /// The undo that `migrate` runs first when a rollback stopped midway, without running it.
+    pub async fn plan_finish_rollback(&self, checks: Checks) -> Result<Option<Plan>, Error> {
+        let applied = self.applied().await?;
+        Ok(plan::plan_finish_rollback(&self.project, &applied, checks)?)
+    }
+
+    /// The migrate plan, without applying it (after [`Migrator::plan_finish_rollback`], when
+    /// that one has steps).
     pub async fn plan_migrate(&self, target: Option<i64>, checks: Checks) -> Result<Plan, Error> {
         let applied = self.applied().await?;
         Ok(plan::plan_migrate(&self.project, &applied, target, checks)?)
@@ -292,30 +314,42 @@ impl Migrator {
         }
     }
 
-    /// Plans from the version table and runs the plan, holding the applier lock; the lock is
-    /// released on every path.
+    /// Plans from the version table and runs the plans in order, holding the applier lock; the
+    /// lock is released on every path. The plans are made before anything runs, so that a
+    /// refused plan makes no AWS call; each later plan expects the rows the earlier ones leave.
     async fn run_locked(
         &self,
         options: RunOptions,
         on_event: &(dyn Fn(Event) + Sync),
-        make_plan: impl FnOnce(&[store::AppliedVersion]) -> Result<Plan, PlanError>,
+        make_plans: impl FnOnce(&[store::AppliedVersion]) -> Result<Vec<Plan>, PlanError>,
     ) -> Result<Report, Error> {
         let store = self.store().await?;
         store.lock(options.lock_timeout).await?;
         let result: Result<Report, Error> = async {
             let applied = store.list().await?;
-            let plan = make_plan(&applied)?;
+            let plans = make_plans(&applied)?;
             // a refused plan (edited or missing file, unknown version) makes no AWS call
             let aws = self.aws().await?;
-            self.check_external(&plan, &aws).await?;
-            let plan = legacy_records(plan, &applied, &aws, store.as_ref()).await?;
-            let report =
-                executor::run(&plan, &aws, store.as_ref(), options.apply, on_event).await?;
-            if plan.direction == Direction::Down {
-                for version in &report.versions {
-                    store.remove_records(*version).await?;
+            let mut report = Report::default();
+            let count = plans.len();
+            for (i, plan) in plans.into_iter().enumerate() {
+                self.check_external(&plan, &aws).await?;
+                let applied = store.list().await?;
+                let plan = legacy_records(plan, &applied, &aws, store.as_ref()).await?;
+                let run =
+                    executor::run(&plan, &aws, store.as_ref(), options.apply, on_event).await?;
+                if plan.direction == Direction::Down {
+                    for version in &run.versions {
+                        store.remove_records(*version).await?;
+                    }
+                }
+                // an undo before the last plan finishes an interrupted rollback
+                match i + 1 < count {
+                    true => report.undone.extend(run.versions),
+                    false => report.versions.extend(run.versions),
                 }
             }
+            report.requests = aws.requests();
             Ok(report)
         }
         .await;

@@ -23,7 +23,8 @@ pub enum State {
     Pending,
     /// A `migrate` stopped midway through it; `migrate` finishes it.
     Interrupted,
-    /// A `rollback` stopped midway through it; `rollback` finishes it, `migrate` re-applies it.
+    /// A `rollback` stopped midway through it; `rollback` finishes it, and so does `migrate`
+    /// before applying it again.
     InterruptedRollback,
     /// Applied, but the file changed since.
     Modified,
@@ -143,6 +144,17 @@ pub enum PlanError {
         /// Name.
         name: String,
     },
+    /// `rollback VERSION` would keep a migration that a rollback which stopped midway was
+    /// undoing: it is neither applied nor undone.
+    #[error("migration {version} ({name}) was being rolled back when a rollback stopped, and `rollback {target}` would keep it\n  finish that rollback first with `lariat rollback` (it undoes every migration down to {version}), or re-apply with `lariat migrate`; then run `lariat rollback {target}`")]
+    InterruptedBelowTarget {
+        /// The interrupted version.
+        version: i64,
+        /// Its name.
+        name: String,
+        /// The requested target.
+        target: i64,
+    },
     /// Rolling back would undo a migration `lariat import` wrote.
     #[error("migration {version} ({name}) was written by `lariat import`: rolling it back deletes the resources it adopted, which existed before lariat\n  pass --delete-imported if that is what you want")]
     Imported {
@@ -156,10 +168,13 @@ pub enum PlanError {
 /// What to roll back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RollbackTarget {
-    /// The newest applied migration.
+    /// The newest applied migration; after a rollback that stopped midway, every migration
+    /// down to the oldest one it was undoing (finishing it).
     Last,
-    /// Every migration newer than this version (which stays applied); `0` undoes everything.
+    /// Every migration newer than this version (which stays applied).
     To(i64),
+    /// Every recorded migration, version `0` included (`rollback --all`).
+    All,
 }
 
 /// Options that relax the safety checks.
@@ -229,7 +244,64 @@ fn check_applied(
     Ok(())
 }
 
+/// The oldest version that a rollback which stopped midway left `rolling_back`.
+fn oldest_rolling_back(applied: &[AppliedVersion]) -> Option<&AppliedVersion> {
+    applied
+        .iter()
+        .filter(|r| r.state == VersionState::RollingBack)
+        .min_by_key(|r| r.version)
+}
+
+/// The rows that finishing an interrupted rollback undoes: every recorded row from the newest
+/// down to the oldest `rolling_back` one, whatever its state. A rollback that stopped midway
+/// may have started a migration before a newer one was done (their operations touch other
+/// resources), so rows in between can still be `applied`; their undo comes first, as in the
+/// rollback that stopped. Empty when no rollback was interrupted.
+fn interrupted_rollback(applied: &[AppliedVersion]) -> Vec<&AppliedVersion> {
+    match oldest_rolling_back(applied) {
+        Some(oldest) => applied
+            .iter()
+            .filter(|r| r.version >= oldest.version)
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The rows as they will be once the interrupted rollback is finished.
+fn after_finishing(applied: &[AppliedVersion]) -> Vec<AppliedVersion> {
+    match oldest_rolling_back(applied) {
+        Some(oldest) => applied
+            .iter()
+            .filter(|r| r.version < oldest.version)
+            .cloned()
+            .collect(),
+        None => applied.to_vec(),
+    }
+}
+
+/// The undo that `migrate` runs before applying anything when a rollback stopped midway (rows
+/// left `rolling_back`): the same plan as `rollback` without a version, which finishes it.
+///
+/// An interrupted rollback cannot be reversed in place: each version's `up` assumes the state
+/// its predecessor left, and a partly undone newer version has not restored it yet (its
+/// `change_subscription` needs a subscription that only the newer version's undo recreates).
+/// Finishing the undo newest first, then applying oldest first, runs every operation from the
+/// state it was written for. `None` when no rollback was interrupted.
+pub fn plan_finish_rollback(
+    project: &Project,
+    applied: &[AppliedVersion],
+    checks: Checks,
+) -> Result<Option<Plan>, PlanError> {
+    if oldest_rolling_back(applied).is_none() {
+        return Ok(None);
+    }
+    plan_rollback(project, applied, RollbackTarget::Last, checks).map(Some)
+}
+
 /// Pending and interrupted migrations up to `target` (inclusive), oldest first.
+///
+/// When a rollback stopped midway, the plan is the one to run after [`plan_finish_rollback`]:
+/// the versions it undoes are pending again.
 pub fn plan_migrate(
     project: &Project,
     applied: &[AppliedVersion],
@@ -242,6 +314,7 @@ pub fn plan_migrate(
             return Err(PlanError::UnknownVersion(t));
         }
     }
+    let applied = after_finishing(applied);
     let done: BTreeSet<i64> = applied
         .iter()
         .filter(|r| r.state == VersionState::Applied)
@@ -282,6 +355,10 @@ pub fn plan_migrate(
 }
 
 /// Applied (or partly applied) migrations newer than the target, newest first.
+///
+/// After a rollback that stopped midway, [`RollbackTarget::Last`] finishes it: it undoes every
+/// recorded version down to the oldest one left `rolling_back`. [`RollbackTarget::To`] refuses
+/// a target that would keep such a version.
 pub fn plan_rollback(
     project: &Project,
     applied: &[AppliedVersion],
@@ -289,18 +366,15 @@ pub fn plan_rollback(
     checks: Checks,
 ) -> Result<Plan, PlanError> {
     check_applied(project, applied, checks)?;
-    let mut rows: Vec<&AppliedVersion> = applied.iter().collect();
-    rows.sort_by_key(|r| std::cmp::Reverse(r.version));
-    let rows: Vec<&AppliedVersion> = match target {
-        // an interrupted rollback is finished before anything else is undone
+    let mut rows: Vec<&AppliedVersion> = match target {
         RollbackTarget::Last => {
-            let interrupted: Vec<_> = rows
-                .iter()
-                .copied()
-                .filter(|r| r.state == VersionState::RollingBack)
-                .collect();
+            let interrupted = interrupted_rollback(applied);
             if interrupted.is_empty() {
-                rows.into_iter().take(1).collect()
+                applied
+                    .iter()
+                    .max_by_key(|r| r.version)
+                    .into_iter()
+                    .collect()
             } else {
                 interrupted
             }
@@ -309,9 +383,18 @@ pub fn plan_rollback(
             if t != 0 && project.get(t).is_none() && !applied.iter().any(|r| r.version == t) {
                 return Err(PlanError::UnknownVersion(t));
             }
-            rows.into_iter().filter(|r| r.version > t).collect()
+            if let Some(kept) = oldest_rolling_back(applied).filter(|r| r.version <= t) {
+                return Err(PlanError::InterruptedBelowTarget {
+                    version: kept.version,
+                    name: kept.name.clone(),
+                    target: t,
+                });
+            }
+            applied.iter().filter(|r| r.version > t).collect()
         }
+        RollbackTarget::All => applied.iter().collect(),
     };
+    rows.sort_by_key(|r| std::cmp::Reverse(r.version));
     let steps = rows
         .into_iter()
         .map(|row| {
@@ -448,6 +531,12 @@ pub enum Call {
         /// Attribute sets the queue takes later in the same run.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         tolerated: Vec<Attributes>,
+        /// Topics the queue's access policy lets send to it from the start: the topics
+        /// subscribed to it later in the same run, given in CreateQueue's `Policy` attribute
+        /// instead of one [`Call::AllowTopic`] each. A queue that exists already gets the
+        /// missing statements (one read, and one write only when something is missing).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        allow_topics: Vec<String>,
     },
     /// `sqs:DeleteQueue` (no error when absent).
     DeleteQueue {
@@ -539,8 +628,12 @@ impl fmt::Display for Call {
             }
             Call::TagTopic { topic, tags } => write!(f, "sns:TagResource {topic}{}", kv(tags)),
             Call::UntagTopic { topic, keys } => write!(f, "sns:UntagResource {topic} {}", keys.join(",")),
-            Call::CreateQueue { name, attributes, tags, .. } => {
+            Call::CreateQueue { name, attributes, tags, allow_topics, .. } => {
                 write!(f, "sqs:CreateQueue {name}{}", kv(attributes))?;
+                if !allow_topics.is_empty() {
+                    let topics: Vec<String> = allow_topics.iter().map(|t| format!("sns:{t}")).collect();
+                    write!(f, " Policy=(allow {} to SendMessage)", topics.join(", "))?;
+                }
                 if !tags.is_empty() {
                     write!(f, " Tags:{}", kv(tags))?;
                 }
@@ -638,6 +731,7 @@ pub fn calls(op: &Operation, arns: &Arns) -> Vec<Call> {
             attributes: queue_attributes(q, arns, true),
             tags: resource_tags(&q.naming, &q.tags),
             tolerated: Vec::new(),
+            allow_topics: Vec::new(),
         }],
         Operation::DeleteQueue(q) => vec![Call::DeleteQueue {
             name: q.name.clone(),
@@ -743,8 +837,16 @@ fn change_subscription_calls(
     .collect()
 }
 
-/// The calls of a whole plan; a queue created in it tolerates the attributes that later steps
-/// of the same plan give it (a re-run after a crash may find the queue already changed).
+/// The calls of a whole plan, steps by operations by calls. Two rewrites make it one request
+/// per topic, queue and subscription on a fresh account:
+///
+/// - a queue created in the plan gets its access policy in `CreateQueue`: every topic the
+///   plan subscribes to it afterwards (derived subscriptions included), up to the first call
+///   that changes its attributes or policy otherwise;
+/// - a policy statement is not revoked from a queue that the plan deletes afterwards.
+///
+/// A queue created in the plan also tolerates the attributes that later steps of the same plan
+/// give it (a re-run after a crash may find the queue already changed).
 pub fn plan_calls(plan: &Plan, arns: &Arns) -> Vec<Vec<Vec<Call>>> {
     let mut later: BTreeMap<String, Vec<Attributes>> = BTreeMap::new();
     for step in &plan.steps {
@@ -757,15 +859,14 @@ pub fn plan_calls(plan: &Plan, arns: &Arns) -> Vec<Vec<Vec<Call>>> {
             }
         }
     }
-    plan.steps
+    let mut out: Vec<Vec<Vec<Call>>> = plan
+        .steps
         .iter()
         .map(|step| {
-            let deleted = Deleted::in_step(&step.ops);
             step.ops
                 .iter()
                 .map(|op| {
                     let mut calls = calls(op, arns);
-                    calls.retain(|call| !deleted.makes_redundant(call));
                     for call in &mut calls {
                         if let Call::CreateQueue {
                             name, tolerated, ..
@@ -778,40 +879,88 @@ pub fn plan_calls(plan: &Plan, arns: &Arns) -> Vec<Vec<Vec<Call>>> {
                 })
                 .collect()
         })
-        .collect()
+        .collect();
+    fold_policies(&mut out);
+    drop_doomed_revokes(&mut out);
+    out
 }
 
-/// Topics and queues one migration deletes. Within that migration, removing a policy statement
-/// of a deleted queue is work thrown away. Subscriptions of a deleted topic are still removed:
-/// AWS deletes them with the topic, but LocalStack keeps them, listed, pointing at nothing.
-/// Only the same migration counts: its version is recorded once all of it is done, so the
-/// table never claims a state AWS has not reached.
-struct Deleted<'a> {
-    queues: BTreeSet<&'a str>,
+/// Where one call sits in [`plan_calls`]' output: step, operation, call.
+type CallIndex = (usize, usize, usize);
+
+fn call_indices(calls: &[Vec<Vec<Call>>]) -> Vec<CallIndex> {
+    let mut out = Vec::new();
+    for (s, step) in calls.iter().enumerate() {
+        for (o, op) in step.iter().enumerate() {
+            out.extend((0..op.len()).map(|c| (s, o, c)));
+        }
+    }
+    out
 }
 
-impl<'a> Deleted<'a> {
-    fn in_step(ops: &'a [Operation]) -> Deleted<'a> {
-        let mut deleted = Deleted {
-            queues: BTreeSet::new(),
-        };
-        for op in ops {
-            match op {
-                // deleting the reference to an external topic deletes nothing
-                _ if external::is_external(op) => {}
-                Operation::DeleteQueue(q) => {
-                    deleted.queues.insert(&q.name);
+/// Moves each [`Call::AllowTopic`] into the [`Call::CreateQueue`] of its queue earlier in the
+/// plan, as long as nothing in between touches the queue's attributes or policy: a
+/// `SetQueueAttributes` (moto's erases the policy), a revoke, a delete or another create.
+///
+/// Crash-safe: a re-run that finds the queue created (the step not recorded) sends the same
+/// `CreateQueue`, which AWS answers with the queue when nothing differs, and which converges
+/// the policy when something does; a re-run after the step was recorded plans the later
+/// subscriptions' `AllowTopic` calls again, and finds their statements already there.
+fn fold_policies(calls: &mut [Vec<Vec<Call>>]) {
+    let mut open: BTreeMap<String, CallIndex> = BTreeMap::new();
+    let mut folded: Vec<(CallIndex, CallIndex)> = Vec::new();
+    for at in call_indices(calls) {
+        let (s, o, c) = at;
+        match &calls[s][o][c] {
+            Call::CreateQueue { name, .. } => {
+                open.insert(name.clone(), at);
+            }
+            Call::AllowTopic { queue, .. } => {
+                if let Some(&create) = open.get(queue) {
+                    folded.push((at, create));
                 }
-                _ => {}
+            }
+            Call::RevokeTopic { queue, .. }
+            | Call::SetQueueAttributes { queue, .. }
+            | Call::DeleteQueue { name: queue } => {
+                open.remove(queue);
+            }
+            _ => {}
+        }
+    }
+    // back to front, so that removing a call leaves the indices still to visit valid
+    for ((s, o, c), (cs, co, cc)) in folded.into_iter().rev() {
+        let Call::AllowTopic { topic, .. } = calls[s][o].remove(c) else {
+            continue;
+        };
+        if let Call::CreateQueue { allow_topics, .. } = &mut calls[cs][co][cc] {
+            if !allow_topics.contains(&topic) {
+                allow_topics.insert(0, topic);
             }
         }
-        deleted
     }
+}
 
-    fn makes_redundant(&self, call: &Call) -> bool {
-        match call {
-            Call::RevokeTopic { queue, .. } => self.queues.contains(queue.as_str()),
-            _ => false,
+/// Drops each [`Call::RevokeTopic`] whose queue the plan deletes afterwards (without creating
+/// it again in between): deleting the queue deletes its policy.
+///
+/// A run that stops between the two leaves the statement on the queue, naming a topic that no
+/// subscription of it uses any more, until the same command is run again and deletes the
+/// queue; a `migrate` instead finds the statement it would add already there.
+fn drop_doomed_revokes(calls: &mut [Vec<Vec<Call>>]) {
+    let mut doomed: BTreeSet<String> = BTreeSet::new();
+    for (s, o, c) in call_indices(calls).into_iter().rev() {
+        match &calls[s][o][c] {
+            Call::DeleteQueue { name } => {
+                doomed.insert(name.clone());
+            }
+            Call::CreateQueue { name, .. } => {
+                doomed.remove(name);
+            }
+            Call::RevokeTopic { queue, .. } if doomed.contains(queue) => {
+                calls[s][o].remove(c);
+            }
+            _ => {}
         }
     }
 }

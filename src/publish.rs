@@ -371,14 +371,10 @@ impl PublishError {
                 target: target.clone(),
             };
         }
-        let message = match err {
-            AwsError::Request { message, .. } => message,
-            other => other.to_string(),
-        };
         PublishError::Request {
             target: target.clone(),
             code,
-            message,
+            message: err.reason(),
         }
     }
 }
@@ -1485,12 +1481,12 @@ mod tests {
         assert!(!rejected(true).is_transient());
         assert!(!PublishError::NotFound { target: t.clone() }.is_transient());
         let nf = PublishError::from_aws(
-            AwsError::Request {
-                action: "sns:Publish",
-                resource: "arn".into(),
-                code: Some("NotFound".into()),
-                message: "Topic does not exist".into(),
-            },
+            AwsError::failed(
+                "sns:Publish",
+                "arn",
+                Some("NotFound"),
+                "Topic does not exist",
+            ),
             &t,
         );
         assert!(nf.to_string().contains("run `lariat migrate`"), "{nf}");

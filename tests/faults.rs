@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::project::{account, aws, declared, Account, Db, Project};
+use common::project::{account, aws, declared, declared_at, Account, Db, Project};
 use common::Emulator;
+use lariat::store::VersionState;
 use predicates::str::contains;
 
 /// xorshift64*: enough randomness for fault timing, with a seed printed for replay.
@@ -261,10 +262,14 @@ fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
                 }
                 buf.extend_from_slice(&chunk[..n]);
             }
-            // one request per upstream connection
-            let head = String::from_utf8_lossy(&buf[..end])
-                .replace("Connection: keep-alive", "Connection: close");
-            let mut out = head.into_bytes();
+            // one request per upstream connection, read to its end: the SDK sends no
+            // `Connection` header, and LocalStack (unlike moto) keeps such a connection open
+            let head: String = String::from_utf8_lossy(&buf[..end])
+                .split("\r\n")
+                .filter(|line| !line.to_lowercase().starts_with("connection:"))
+                .map(|line| format!("{line}\r\n"))
+                .collect();
+            let mut out = format!("{head}Connection: close").into_bytes();
             out.extend_from_slice(&buf[end..]);
             return Some(out);
         }
@@ -458,4 +463,381 @@ fn sigterm_finishes_what_is_in_flight_and_exits_130() {
         runtime.block_on(account(&aws, &project.instance)),
         declared(&project, &emulator)
     );
+}
+
+/// The change-heavy project of the rollback fault tests: version `00000000000000` makes a topic
+/// and a queue, then subscribe; `change_subscription raw_message_delivery = true`;
+/// `unsubscribe`.
+fn change_heavy(db: Db) -> Project {
+    let project = Project::new(db);
+    let subscription = "topic = { type = \"t\" }\nqueue = { type = \"t\", dest = \"w\" }\n";
+    project.write(
+        "00000000000000_resources.toml",
+        "[[create_topic]]\ntype = \"t\"\n\n[[create_queue]]\ntype = \"t\"\ndest = \"w\"\n",
+    );
+    project.write(
+        "20240101000000_subscribe.toml",
+        &format!("[[subscribe]]\n{subscription}"),
+    );
+    project.write(
+        "20240102000000_raw.toml",
+        &format!("[[change_subscription]]\n{subscription}raw_message_delivery = true\n"),
+    );
+    project.write(
+        "20240103000000_unsubscribe.toml",
+        &format!("[[unsubscribe]]\n{subscription}"),
+    );
+    project
+}
+
+const V: [i64; 4] = [0, 20240101000000, 20240102000000, 20240103000000];
+
+/// Sets rows of the version table as a killed run leaves them: `Some(state)` writes the row,
+/// `None` deletes it; versions not listed are left alone.
+fn set_rows(project: &Project, emulator: &Emulator, rows: &[(i64, Option<VersionState>)]) {
+    let migrator = lariat::Migrator::load(project.config(emulator)).unwrap();
+    let edits: Vec<_> = rows
+        .iter()
+        .map(|&(version, state)| {
+            let m = migrator.project.get(version).unwrap();
+            (version, m.name.clone(), m.checksum.clone(), state)
+        })
+        .collect();
+    table(project, &edits);
+}
+
+/// The rows of the version table: (version, state).
+fn rows(project: &Project) -> Vec<(i64, VersionState)> {
+    table(project, &[])
+}
+
+/// Applies `edits` (version, name, checksum, state or `None` to delete) to the version table,
+/// then reads its rows.
+fn table(
+    project: &Project,
+    edits: &[(i64, String, String, Option<VersionState>)],
+) -> Vec<(i64, VersionState)> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = lariat::store::connect(&project.database_url, &project.table)
+            .await
+            .unwrap();
+        for (version, name, checksum, state) in edits {
+            match state {
+                Some(state) => store.mark(*version, name, checksum, *state).await,
+                None => store.remove(*version).await,
+            }
+            .unwrap();
+        }
+        let rows = store.list().await.unwrap();
+        store.close().await;
+        rows.into_iter().map(|r| (r.version, r.state)).collect()
+    })
+}
+
+/// `RawMessageDelivery` of the project's subscription, `None` when it does not exist.
+fn raw_delivery(project: &Project, emulator: &Emulator) -> Option<String> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let aws = aws(emulator).await;
+        let topic = project.name("event-fanout-registration-t");
+        let queue = project.name("event-queue-registration-t-w");
+        let arn = aws
+            .find_subscription(&topic, &lariat::topology::Endpoint::Queue(queue))
+            .await
+            .unwrap()?;
+        let attributes = aws
+            .sns
+            .get_subscription_attributes()
+            .subscription_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        Some(
+            attributes
+                .attributes()
+                .and_then(|a| a.get("RawMessageDelivery"))
+                .cloned()
+                .unwrap_or_else(|| "false".into()),
+        )
+    })
+}
+
+/// Checks that the account holds what the files declare after `version` (nothing when
+/// `None`), the subscription's raw delivery included.
+fn assert_at(project: &Project, emulator: &Emulator, version: Option<i64>, context: &str) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws(emulator));
+    let have = runtime.block_on(account(&aws, &project.instance));
+    let want = match version {
+        Some(v) => declared_at(project, emulator, Some(v)),
+        None => Account::default(),
+    };
+    assert_eq!(have, want, "{context}: the account after {version:?}");
+    let raw = match version {
+        Some(v) if v == V[1] => Some("false"),
+        Some(v) if v == V[2] => Some("true"),
+        _ => None,
+    };
+    assert_eq!(
+        raw_delivery(project, emulator).as_deref(),
+        raw,
+        "{context}: raw delivery after {version:?}"
+    );
+}
+
+/// A state a killed `migrate` or `rollback` leaves: the commands that make the account what the
+/// killed run left, then the rows it left.
+struct Killed {
+    what: &'static str,
+    setup: &'static [&'static [&'static str]],
+    rows: &'static [(usize, Option<VersionState>)],
+}
+
+use VersionState::{Applying as I, RollingBack as R};
+
+/// Every state a kill of `migrate` or `rollback` can leave on the change-heavy project, where
+/// it matters: the operations of a version run in order, a version's row is written before its
+/// first operation and removed (or marked applied) after its last, and a version touching other
+/// resources may start before an earlier one is done.
+const KILLED: &[Killed] = &[
+    Killed {
+        what: "the issue's reproduction: two newest rows rolling_back, nothing undone yet",
+        setup: &[&["migrate"]],
+        rows: &[(2, Some(R)), (3, Some(R))],
+    },
+    Killed {
+        what: "the newest row rolling_back, nothing undone",
+        setup: &[&["migrate"]],
+        rows: &[(3, Some(R))],
+    },
+    Killed {
+        what: "the newest undone, its row not yet removed; the next one marked",
+        setup: &[&["migrate"], &["rollback", "20240102000000"]],
+        rows: &[(3, Some(R)), (2, Some(R))],
+    },
+    Killed {
+        what: "the newest undone and removed; the next one marked, not undone",
+        setup: &[&["migrate"], &["rollback", "20240102000000"]],
+        rows: &[(2, Some(R))],
+    },
+    Killed {
+        what: "the two newest undone, rows not yet removed",
+        setup: &[&["migrate"], &["rollback", "20240101000000"]],
+        rows: &[(3, Some(R)), (2, Some(R))],
+    },
+    Killed {
+        what: "an older version started while a newer one stayed applied",
+        setup: &[&["migrate"]],
+        rows: &[(3, Some(R)), (1, Some(R))],
+    },
+    Killed {
+        what: "rollback --all: every row rolling_back, nothing undone",
+        setup: &[&["migrate"]],
+        rows: &[(0, Some(R)), (1, Some(R)), (2, Some(R)), (3, Some(R))],
+    },
+    Killed {
+        what: "rollback --all: everything undone, no row removed",
+        setup: &[&["migrate"], &["rollback", "--all", "--yes"]],
+        rows: &[(0, Some(R)), (1, Some(R)), (2, Some(R)), (3, Some(R))],
+    },
+    Killed {
+        what: "migrate: the newest marked applying, not applied",
+        setup: &[&["migrate", "--to", "20240102000000"]],
+        rows: &[(3, Some(I))],
+    },
+    Killed {
+        what: "migrate: the newest applied, its row still applying",
+        setup: &[&["migrate"]],
+        rows: &[(3, Some(I))],
+    },
+    Killed {
+        what: "migrate: the newest's unsubscribe ran while the middle one was still applying \
+               (it had other operations in flight)",
+        setup: &[&["migrate"]],
+        rows: &[(2, Some(I)), (3, Some(I))],
+    },
+    Killed {
+        what: "migrate stopped, then a rollback of the applying row stopped",
+        setup: &[&["migrate", "--to", "20240102000000"]],
+        rows: &[(3, Some(R))],
+    },
+    Killed {
+        what: "migrate stopped in the middle version, then a rollback stopped in the newest",
+        setup: &[&["migrate", "--to", "20240101000000"]],
+        rows: &[(2, Some(I)), (3, Some(R))],
+    },
+    Killed {
+        what: "a rollback stopped, then migrate (re-applying) stopped",
+        setup: &[&["migrate"], &["rollback", "20240101000000"]],
+        rows: &[(2, Some(I)), (3, Some(R))],
+    },
+];
+
+/// From every state of [`KILLED`], `migrate`, `rollback` and `rollback --all` succeed and leave
+/// the account as the version table says; afterwards `migrate` and `rollback --all` do too.
+/// The cases run three at a time, each with a project (names, table) of its own.
+fn interrupted_runs_converge(db: Db) {
+    let emulator = Emulator::start();
+    let commands: [&[&str]; 3] = [&["migrate"], &["rollback"], &["rollback", "--all", "--yes"]];
+    let cases: Vec<(&Killed, &[&str])> = KILLED
+        .iter()
+        .flat_map(|k| commands.iter().map(move |c| (k, *c)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| {
+                while let Some(&(killed, command)) = cases.get(next.fetch_add(1, Ordering::Relaxed))
+                {
+                    converges_from(&db, &emulator, killed, command);
+                }
+            });
+        }
+    });
+    eprintln!("{} interrupted states converged", cases.len());
+}
+
+fn converges_from(db: &Db, emulator: &Emulator, killed: &Killed, command: &[&str]) {
+    let context = format!("{} / then `{}`", killed.what, command.join(" "));
+    let project = change_heavy(db.clone());
+    for args in killed.setup {
+        project.lariat(emulator).args(*args).assert().success();
+    }
+    let edits: Vec<_> = killed.rows.iter().map(|&(i, s)| (V[i], s)).collect();
+    set_rows(&project, emulator, &edits);
+    let out = project.lariat(emulator).args(command).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{context}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left = rows(&project);
+    assert!(
+        left.iter().all(|(_, s)| *s != R),
+        "{context}: no rollback is left interrupted: {left:?}"
+    );
+    match command {
+        ["migrate"] => {
+            assert!(left.iter().all(|(_, s)| *s == VersionState::Applied));
+            assert_eq!(left.len(), V.len(), "{context}: {left:?}");
+            assert_at(&project, emulator, Some(V[3]), &context);
+        }
+        ["rollback", "--all", ..] => {
+            assert!(left.is_empty(), "{context}: {left:?}");
+            assert_at(&project, emulator, None, &context);
+        }
+        _ => {
+            // what stays is applied, unless a migrate had stopped below the undone rows
+            if left.iter().all(|(_, s)| *s == VersionState::Applied) {
+                let newest = left.last().map(|(v, _)| *v);
+                assert_at(&project, emulator, newest, &context);
+            }
+        }
+    }
+    // from there, both ways still work
+    project.lariat(emulator).arg("migrate").assert().success();
+    assert_at(
+        &project,
+        emulator,
+        Some(V[3]),
+        &format!("{context} / migrate"),
+    );
+    project
+        .lariat(emulator)
+        .args(["rollback", "--all", "--yes"])
+        .assert()
+        .success();
+    assert_at(
+        &project,
+        emulator,
+        None,
+        &format!("{context} / rollback --all"),
+    );
+    assert!(rows(&project).is_empty(), "{context}: version 0 undone too");
+}
+
+/// Regression (issue 11): after a killed `rollback --all`, `migrate` failed on every run with
+/// `sns:SetSubscriptionAttributes ...: the subscription does not exist`.
+#[test]
+fn interrupted_rollbacks_converge_on_sqlite() {
+    interrupted_runs_converge(Db::Sqlite);
+}
+
+#[test]
+fn interrupted_rollbacks_converge_on_postgres() {
+    let Some(url) = common::postgres_url() else {
+        eprintln!("skipped: LARIAT_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    interrupted_runs_converge(Db::Postgres(url));
+}
+
+#[test]
+fn interrupted_rollbacks_converge_on_mysql() {
+    let Some(url) = common::mysql_url() else {
+        eprintln!("skipped: LARIAT_TEST_MYSQL_URL is not set");
+        return;
+    };
+    interrupted_runs_converge(Db::Mysql(url));
+}
+
+/// Regression (issue 11): `rollback --all` kept version `00000000000000`.
+#[test]
+fn rollback_all_undoes_version_zero() {
+    let emulator = Emulator::start();
+    let project = change_heavy(Db::Sqlite);
+    project.lariat(&emulator).arg("migrate").assert().success();
+    project
+        .lariat(&emulator)
+        .args(["rollback", "--all", "--yes"])
+        .assert()
+        .success()
+        .stdout(contains("undone 4 migrations"));
+    assert!(rows(&project).is_empty());
+    assert_at(&project, &emulator, None, "rollback --all");
+}
+
+/// What `migrate` says when it finishes an interrupted rollback: `--dry-run` lists the undo,
+/// then the apply; the run prints the undone versions and both counts. `rollback VERSION`
+/// that would keep a half-undone version is refused, before any AWS call.
+#[test]
+fn migrate_says_it_finishes_an_interrupted_rollback() {
+    let emulator = Emulator::start();
+    let project = change_heavy(Db::Sqlite);
+    project.lariat(&emulator).arg("migrate").assert().success();
+    set_rows(&project, &emulator, &[(V[2], Some(R)), (V[3], Some(R))]);
+
+    project
+        .lariat(&emulator)
+        .args(["rollback", "20240102000000"])
+        .assert()
+        .code(4)
+        .stderr(contains(
+            "migration 20240102000000 (raw) was being rolled back when a rollback stopped",
+        ));
+
+    let out = project
+        .lariat(&emulator)
+        .args(["migrate", "--dry-run"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let undo = stdout.find("would undo 2 migration(s)").expect(&stdout);
+    let apply = stdout.find("would apply 2 migration(s)").expect(&stdout);
+    assert!(undo < apply, "{stdout}");
+
+    project
+        .lariat(&emulator)
+        .arg("migrate")
+        .assert()
+        .success()
+        .stdout(contains("undone 20240103000000 unsubscribe"))
+        .stdout(contains("undone 20240102000000 raw"))
+        .stdout(contains(
+            "finished an interrupted rollback: undone 2 migrations",
+        ))
+        .stdout(contains("applied 2 migrations"));
+    assert_at(&project, &emulator, Some(V[3]), "migrate");
 }

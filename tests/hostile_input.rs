@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -33,7 +32,7 @@ fn lariat(dir: &Path) -> Cmd {
     }
     cmd.env(
         "AWS_ENDPOINT_URL",
-        format!("http://127.0.0.1:{}", closed_port()),
+        format!("http://127.0.0.1:{}", common::closed_port()),
     )
     .env("AWS_ACCESS_KEY_ID", "test")
     .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -42,14 +41,6 @@ fn lariat(dir: &Path) -> Cmd {
     .env("LARIAT_INSTANCE", "test")
     .env("LARIAT_PUBLISHER", "pub");
     cmd
-}
-
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A project folder with one valid migration.
@@ -331,7 +322,7 @@ fn an_unreachable_inbox_database_fails_at_once_with_its_cause() {
     let dir = project();
     let url = format!(
         "postgres://lariat:s3cret-pw@127.0.0.1:{}/app",
-        closed_port()
+        common::closed_port()
     );
     lariat(dir.path())
         .args(["inbox", "list", "--database-url", &url])

@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use common::project::{account_all, aws, Db, Project};
+use common::project::{account_all, aws, topic_tags_and_attributes, Db, Project};
 use common::Emulator;
 use lariat::aws::Aws;
 
@@ -115,26 +115,8 @@ async fn snapshot(aws: &Aws, n: &Names) -> Snapshot {
         .map(|t| t.clone().into_iter().collect())
         .unwrap_or_default();
     let topic_arn = aws.arns().topic(&n.topic);
-    let topic_tags = aws
-        .sns
-        .list_tags_for_resource()
-        .resource_arn(&topic_arn)
-        .send()
-        .await
-        .unwrap()
-        .tags()
-        .iter()
-        .map(|t| (t.key().to_owned(), t.value().to_owned()))
-        .collect();
-    let display_name = aws
-        .sns
-        .get_topic_attributes()
-        .topic_arn(&topic_arn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .and_then(|a| a.get("DisplayName").cloned());
+    let (topic_tags, topic_attributes) = topic_tags_and_attributes(aws, &n.topic).await;
+    let display_name = topic_attributes.get("DisplayName").cloned();
     let mut subscriptions = Vec::new();
     let listed = aws
         .sns

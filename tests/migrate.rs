@@ -6,8 +6,9 @@
 
 mod common;
 
-use aws_sdk_sqs::types::QueueAttributeName;
-use common::project::{account, aws, declared, Account, Db, Project};
+use common::project::{
+    account, aws, declared, policy, topic_tags_and_attributes, Account, Db, Project,
+};
 use common::{Emulator, Kind};
 use predicates::str::contains;
 
@@ -242,19 +243,6 @@ async fn queue_policies_allow_each_subscribed_topic_and_go_on_unsubscribe() {
     );
 }
 
-async fn policy(aws: &lariat::aws::Aws, queue: &str) -> Option<serde_json::Value> {
-    let out = aws
-        .sqs
-        .get_queue_attributes()
-        .queue_url(aws.queue_url(queue))
-        .attribute_names(QueueAttributeName::Policy)
-        .send()
-        .await
-        .unwrap();
-    let text = out.attributes()?.get(&QueueAttributeName::Policy)?.clone();
-    (!text.is_empty()).then(|| serde_json::from_str(&text).unwrap())
-}
-
 #[test]
 fn an_edited_applied_file_is_refused() {
     let emulator = Emulator::start();
@@ -477,5 +465,167 @@ fn mysql_gem_versions_table_stops_every_command_untouched() {
     match common::mysql_url() {
         Some(url) => gem_versions_table_stops_every_command_untouched(Db::Mysql(url)),
         None => eprintln!("skipped: LARIAT_TEST_MYSQL_URL is not set"),
+    }
+}
+
+/// A topic that exists before its `create_topic` runs, with other attributes and tags: made by
+/// the Ruby gem (which tags differently), or left by a run that crashed before recording its
+/// version. AWS and LocalStack refuse `CreateTopic` of it ("Topic already exists with different
+/// attributes/tags"), so lariat reads the topic and sets the declared attributes and tags; other
+/// tags stay. moto accepts that `CreateTopic` silently and changes nothing, so on moto the topic
+/// keeps what it had and `drift` names it: the convergence itself shows on LocalStack.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_made_outside_with_other_attributes_and_tags_is_taken_over() {
+    let emulator = Emulator::start();
+    let project = Project::example(Db::Sqlite);
+    let topic = project.name("event-fanout-registration-user_created.fifo");
+    let (status, body) = emulator.aws_query(
+        "sns",
+        &format!(
+            "Action=CreateTopic&Name={topic}\
+             &Attributes.entry.1.key=FifoTopic&Attributes.entry.1.value=true\
+             &Attributes.entry.2.key=DisplayName&Attributes.entry.2.value=gem\
+             &Tags.member.1.Key=team&Tags.member.1.Value=platform\
+             &Tags.member.2.Key=made_by&Tags.member.2.Value=ruby"
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    project
+        .lariat(&emulator)
+        .args(["migrate", "--to", "20240101000000"])
+        .assert()
+        .success()
+        .stdout(contains("applied 20240101000000"));
+    let drift = project.lariat(&emulator).arg("drift").output().unwrap();
+    let stdout = String::from_utf8_lossy(&drift.stdout);
+    let aws = aws(&emulator).await;
+    let (tags, attributes) = topic_tags_and_attributes(&aws, &topic).await;
+    match emulator.kind() {
+        Kind::LocalStack => {
+            assert_eq!(
+                drift.status.code(),
+                Some(0),
+                "drift after taking over: {stdout}"
+            );
+            assert_eq!(tags["team"], "identity", "the declared tag is set");
+            assert_eq!(tags["managed_by"], "lariat");
+            assert_eq!(
+                tags["made_by"], "ruby",
+                "a tag lariat does not declare stays"
+            );
+            assert_eq!(attributes["ContentBasedDeduplication"], "true");
+            assert_eq!(
+                attributes
+                    .get("DisplayName")
+                    .map(String::as_str)
+                    .unwrap_or(""),
+                ""
+            );
+            // a re-run of the same CreateTopic now succeeds without the extra reads
+            project
+                .lariat(&emulator)
+                .args(["rollback", "--all", "--yes"])
+                .assert()
+                .success();
+        }
+        Kind::Moto => {
+            assert_eq!(
+                drift.status.code(),
+                Some(2),
+                "moto kept the topic as it was: {stdout}"
+            );
+            assert!(stdout.contains("tag team"), "{stdout}");
+            assert!(stdout.contains("DisplayName"), "{stdout}");
+            assert_eq!(tags["team"], "platform");
+        }
+    }
+}
+
+/// The README's quickstart, step by step, on either emulator: `migrate`, `drift` (in sync),
+/// `publish` (the message arrives in each subscribed queue), `rollback --all --yes` (nothing
+/// of the instance is left: no topic, queue or subscription), `drift` (in sync again). On
+/// LocalStack this needs the derived subscriptions of fanout-to-fanout (AWS has no `sns`
+/// protocol) and the unsubscribe before `DeleteTopic` (LocalStack keeps a deleted topic's
+/// subscriptions).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_quickstart_works_unchanged() {
+    let emulator = Emulator::start();
+    let project = Project::example(Db::Sqlite);
+    project
+        .lariat(&emulator)
+        .arg("migrate")
+        .assert()
+        .success()
+        .stdout(contains("applied 5 migrations"));
+    project.lariat(&emulator).arg("drift").assert().code(0);
+
+    let aws = aws(&emulator).await;
+    let fifo = |dest| {
+        project.name(&format!(
+            "event-queue-registration-user_created-{dest}.fifo"
+        ))
+    };
+    publish_reaches(
+        &project,
+        &emulator,
+        &aws,
+        &[
+            "user_created",
+            "--fifo",
+            "--group",
+            "user-42",
+            "--data",
+            r#"{"id":12}"#,
+        ],
+        &[fifo("mailer"), fifo("stat")],
+    )
+    .await;
+    // fanout-to-fanout: client_created reaches the mailer and statistics of user_created
+    let any = |dest| project.name(&format!("event-queue-any-user_created-{dest}"));
+    publish_reaches(
+        &project,
+        &emulator,
+        &aws,
+        &[
+            "client_created",
+            "--publisher",
+            "client_panel",
+            "--data",
+            r#"{"client":7}"#,
+        ],
+        &[any("mailer"), any("stat")],
+    )
+    .await;
+
+    project
+        .lariat(&emulator)
+        .args(["rollback", "--all", "--yes"])
+        .assert()
+        .success()
+        .stdout(contains("undone 5 migrations"));
+    assert_eq!(account(&aws, &project.instance).await, Account::default());
+    project.lariat(&emulator).arg("drift").assert().code(0);
+}
+
+/// `lariat publish event ARGS` (the first of ARGS is the type), then each of `queues` receives
+/// the event exactly once.
+async fn publish_reaches(
+    project: &Project,
+    emulator: &Emulator,
+    aws: &lariat::aws::Aws,
+    args: &[&str],
+    queues: &[String],
+) {
+    project
+        .lariat(emulator)
+        .args(["publish", "event"])
+        .args(args)
+        .assert()
+        .success();
+    for queue in queues {
+        let bodies = receive(aws, queue).await;
+        assert_eq!(bodies.len(), 1, "{queue}: exactly once: {bodies:?}");
+        assert!(bodies[0].contains(args[0]), "{queue}: {bodies:?}");
     }
 }

@@ -3,11 +3,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_sdk_sns::types::Tag;
 use aws_sdk_sqs::types::QueueAttributeName;
 
+use super::inspect::LiveTopic;
 use super::{Aws, AwsError};
 use crate::plan::{self, attribute_matches, Attributes, Call};
 use crate::topology::{Endpoint, Tags};
@@ -47,9 +49,48 @@ pub(super) fn is_code(err: &AwsError, codes: &[&str]) -> bool {
         .is_some_and(|c| codes.iter().any(|want| c == *want || c.ends_with(want)))
 }
 
+/// The subscriptions of each topic one run has listed, so that removing or changing several
+/// subscriptions of one topic lists it once. The run's own subscribes and unsubscribes keep
+/// each listing current; the applier lock keeps other lariat runs out meanwhile.
+#[derive(Debug, Default)]
+pub struct SubscriptionListings {
+    topics: Mutex<HashMap<String, Arc<TopicListing>>>,
+}
+
+/// One topic's listing: `None` until listed (or after a change the run cannot follow), held
+/// while it is read or updated.
+type TopicListing = tokio::sync::Mutex<Option<Vec<Listed>>>;
+
+/// One confirmed subscription of a listed topic.
+#[derive(Debug, Clone)]
+struct Listed {
+    protocol: String,
+    endpoint: String,
+    arn: String,
+}
+
+impl SubscriptionListings {
+    /// The listing of one topic.
+    fn topic(&self, topic: &str) -> Arc<TopicListing> {
+        let mut topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
+        topics.entry(topic.to_owned()).or_default().clone()
+    }
+}
+
 impl Aws {
     /// Sends one call. Safe to repeat: a call whose effect is already there succeeds.
     pub async fn execute(&self, call: &Call) -> Result<(), AwsError> {
+        self.execute_in(call, &SubscriptionListings::default())
+            .await
+    }
+
+    /// [`Aws::execute`], reusing (and keeping up to date) the subscriptions that the calls
+    /// before it, sharing `listings`, listed.
+    pub async fn execute_in(
+        &self,
+        call: &Call,
+        listings: &SubscriptionListings,
+    ) -> Result<(), AwsError> {
         match call {
             Call::CreateTopic {
                 name,
@@ -58,26 +99,9 @@ impl Aws {
             } => self.create_topic(name, attributes, tags).await,
             Call::DeleteTopic { name } => self.delete_topic(name).await,
             Call::SetTopicAttribute { topic, key, value } => {
-                self.sns
-                    .set_topic_attributes()
-                    .topic_arn(self.arns.topic(topic))
-                    .attribute_name(key)
-                    .attribute_value(value)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::request("sns:SetTopicAttributes", topic, e))?;
-                Ok(())
+                self.set_topic_attribute(topic, key, value).await
             }
-            Call::TagTopic { topic, tags } => {
-                self.sns
-                    .tag_resource()
-                    .resource_arn(self.arns.topic(topic))
-                    .set_tags(Some(sns_tags(topic, tags)?))
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::request("sns:TagResource", topic, e))?;
-                Ok(())
-            }
+            Call::TagTopic { topic, tags } => self.tag_topic(topic, tags).await,
             Call::UntagTopic { topic, keys } => {
                 self.sns
                     .untag_resource()
@@ -85,7 +109,7 @@ impl Aws {
                     .set_tag_keys(Some(keys.clone()))
                     .send()
                     .await
-                    .map_err(|e| AwsError::request("sns:UntagResource", topic, e))?;
+                    .map_err(|e| self.error("sns:UntagResource", topic, e))?;
                 Ok(())
             }
             Call::CreateQueue {
@@ -93,7 +117,11 @@ impl Aws {
                 attributes,
                 tags,
                 tolerated,
-            } => self.create_queue(name, attributes, tags, tolerated).await,
+                allow_topics,
+            } => {
+                self.create_queue(name, attributes, tags, tolerated, allow_topics)
+                    .await
+            }
             Call::DeleteQueue { name } => self.delete_queue(name).await,
             Call::SetQueueAttributes { queue, attributes } => {
                 self.set_queue_attributes(queue, attributes).await
@@ -105,7 +133,7 @@ impl Aws {
                     .set_tags(Some(tags.clone().into_iter().collect()))
                     .send()
                     .await
-                    .map_err(|e| AwsError::request("sqs:TagQueue", queue, e))?;
+                    .map_err(|e| self.error("sqs:TagQueue", queue, e))?;
                 Ok(())
             }
             Call::UntagQueue { queue, keys } => {
@@ -115,7 +143,7 @@ impl Aws {
                     .set_tag_keys(Some(keys.clone()))
                     .send()
                     .await
-                    .map_err(|e| AwsError::request("sqs:UntagQueue", queue, e))?;
+                    .map_err(|e| self.error("sqs:UntagQueue", queue, e))?;
                 Ok(())
             }
             Call::AllowTopic { queue, topic } => self.update_policy(queue, topic, true).await,
@@ -124,15 +152,18 @@ impl Aws {
                 topic,
                 endpoint,
                 attributes,
-            } => self.subscribe(topic, endpoint, attributes).await,
+            } => self.subscribe(topic, endpoint, attributes, listings).await,
             Call::Unsubscribe { topic, endpoint } => {
-                if let Some(arn) = self.find_subscription(topic, endpoint).await? {
+                if let Some(arn) = self.listed_subscription(listings, topic, endpoint).await? {
                     self.sns_for(topic)
                         .unsubscribe()
                         .subscription_arn(&arn)
                         .send()
                         .await
-                        .map_err(|e| AwsError::request("sns:Unsubscribe", arn.as_str(), e))?;
+                        .map_err(|e| self.error("sns:Unsubscribe", arn.as_str(), e))?;
+                    if let Some(listing) = listings.topic(topic).lock().await.as_mut() {
+                        listing.retain(|l| l.arn != arn);
+                    }
                 }
                 Ok(())
             }
@@ -143,12 +174,12 @@ impl Aws {
                 value,
             } => {
                 let resource = format!("{topic} -> {}", endpoint.name());
-                let arn = self.find_subscription(topic, endpoint).await?.ok_or_else(|| AwsError::Request {
-                    action: "sns:SetSubscriptionAttributes",
-                    resource: resource.clone(),
-                    code: Some("NotFound".into()),
-                    message: "the subscription does not exist; run `lariat drift` to compare the account with the files".into(),
-                })?;
+                let arn = self.listed_subscription(listings, topic, endpoint).await?.ok_or_else(|| AwsError::failed(
+                    "sns:SetSubscriptionAttributes",
+                    resource.clone(),
+                    Some("NotFound"),
+                    "the subscription does not exist; run `lariat drift` to compare the account with the files",
+                ))?;
                 self.sns_for(topic)
                     .set_subscription_attributes()
                     .subscription_arn(arn)
@@ -156,7 +187,7 @@ impl Aws {
                     .attribute_value(value)
                     .send()
                     .await
-                    .map_err(|e| AwsError::request("sns:SetSubscriptionAttributes", resource, e))?;
+                    .map_err(|e| self.error("sns:SetSubscriptionAttributes", resource, e))?;
                 Ok(())
             }
         }
@@ -168,14 +199,102 @@ impl Aws {
         attributes: &Attributes,
         tags: &Tags,
     ) -> Result<(), AwsError> {
-        self.sns
+        let result = self
+            .sns
             .create_topic()
             .name(name)
             .set_attributes(Some(attributes.clone().into_iter().collect()))
             .set_tags(Some(sns_tags(name, tags)?))
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:CreateTopic", name, e))?;
+            .map_err(|e| self.error("sns:CreateTopic", name, e));
+        match result {
+            Ok(_) => Ok(()),
+            // AWS (and LocalStack) refuse to create a topic again with other attributes or
+            // tags; moto accepts it silently. Converge the existing topic instead.
+            Err(e)
+                if is_code(&e, &["InvalidParameter"])
+                    && e.to_string().contains("already exists") =>
+            {
+                self.converge_topic(name, attributes, tags).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A topic of this name exists with other attributes or tags: a re-run after a crash, or
+    /// a topic another tool (the Ruby gem) made and tagged. Reads its attributes and tags,
+    /// sets the declared attributes (undeclared ones back to the AWS default) and tags (other
+    /// tags stay); an attribute AWS cannot change after creation is an error naming it.
+    async fn converge_topic(
+        &self,
+        name: &str,
+        declared: &Attributes,
+        tags: &Tags,
+    ) -> Result<(), AwsError> {
+        let topic = LiveTopic {
+            name: name.to_owned(),
+            arn: self.arns.topic(name),
+            attributes: Attributes::new(),
+            tags: Tags::new(),
+        };
+        let (actual, actual_tags) =
+            tokio::try_join!(self.topic_attributes(&topic), self.topic_tags(&topic))?;
+        let (settable, fixed): (Vec<_>, Vec<_>) = topic_differences(declared, &actual)
+            .into_iter()
+            .partition(|d| !TOPIC_CREATE_ONLY.contains(&d.attribute.as_str()));
+        if !fixed.is_empty() {
+            return Err(AwsError::TopicDiffers {
+                topic: name.to_owned(),
+                differences: fixed,
+            });
+        }
+        for difference in &settable {
+            self.set_topic_attribute(name, &difference.attribute, &difference.declared)
+                .await?;
+        }
+        let missing: Tags = tags
+            .iter()
+            .filter(|(key, value)| actual_tags.get(*key) != Some(*value))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        if !missing.is_empty() {
+            self.tag_topic(name, &missing).await?;
+        }
+        tracing::info!(
+            topic = name,
+            attributes_set = settable.len(),
+            tags_set = missing.len(),
+            "the topic already existed with other attributes or tags; set the declared ones"
+        );
+        Ok(())
+    }
+
+    async fn set_topic_attribute(
+        &self,
+        topic: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), AwsError> {
+        self.sns
+            .set_topic_attributes()
+            .topic_arn(self.arns.topic(topic))
+            .attribute_name(key)
+            .attribute_value(value)
+            .send()
+            .await
+            .map_err(|e| self.error("sns:SetTopicAttributes", topic, e))?;
+        Ok(())
+    }
+
+    async fn tag_topic(&self, topic: &str, tags: &Tags) -> Result<(), AwsError> {
+        self.sns
+            .tag_resource()
+            .resource_arn(self.arns.topic(topic))
+            .set_tags(Some(sns_tags(topic, tags)?))
+            .send()
+            .await
+            .map_err(|e| self.error("sns:TagResource", topic, e))?;
         Ok(())
     }
 
@@ -186,7 +305,7 @@ impl Aws {
             .topic_arn(self.arns.topic(name))
             .send()
             .await;
-        match result.map_err(|e| AwsError::request("sns:DeleteTopic", name, e)) {
+        match result.map_err(|e| self.error("sns:DeleteTopic", name, e)) {
             Err(e) if !is_code(&e, &["NotFound"]) => Err(e),
             _ => Ok(()),
         }
@@ -198,18 +317,26 @@ impl Aws {
         attributes: &Attributes,
         tags: &Tags,
         tolerated: &[Attributes],
+        allow_topics: &[String],
     ) -> Result<(), AwsError> {
+        let mut attributes = attributes.clone();
+        if !allow_topics.is_empty() {
+            let policy = self.policy_allowing(name, attributes.get("Policy"), allow_topics)?;
+            if let Some(policy) = policy {
+                attributes.insert("Policy".into(), policy);
+            }
+        }
         let deadline = tokio::time::Instant::now() + QUEUE_RECREATE_WAIT;
         loop {
             let result = self
                 .sqs
                 .create_queue()
                 .queue_name(name)
-                .set_attributes(Some(sqs_attributes(attributes)))
+                .set_attributes(Some(sqs_attributes(&attributes)))
                 .set_tags(Some(tags.clone().into_iter().collect()))
                 .send()
                 .await
-                .map_err(|e| AwsError::request("sqs:CreateQueue", name, e));
+                .map_err(|e| self.error("sqs:CreateQueue", name, e));
             match result {
                 Ok(_) => return Ok(()),
                 Err(e)
@@ -223,24 +350,56 @@ impl Aws {
                     tokio::time::sleep(Duration::from_secs(5)).await;
                 }
                 Err(e) if is_code(&e, &["QueueAlreadyExists", "QueueNameExists"]) => {
-                    return self.check_existing_queue(name, attributes, tolerated).await
+                    return self
+                        .check_existing_queue(name, &attributes, tolerated, allow_topics)
+                        .await
                 }
                 Err(e) => return Err(e),
             }
         }
     }
 
+    /// `policy` (none: an empty one) with a statement letting each of `topics` send to
+    /// `queue`; `None` when it has them all already.
+    fn policy_allowing(
+        &self,
+        queue: &str,
+        policy: Option<&String>,
+        topics: &[String],
+    ) -> Result<Option<String>, AwsError> {
+        let queue_arn = self.arns.queue(queue);
+        let mut current = policy.cloned();
+        let mut changed = false;
+        for topic in topics {
+            let updated =
+                plan::policy_with_topic(current.as_deref(), &queue_arn, &self.arns.topic(topic))
+                    .map_err(|e| AwsError::BadPolicy {
+                        queue: queue.to_owned(),
+                        message: e.to_string(),
+                    })?;
+            if let Some(updated) = updated {
+                current = Some(updated);
+                changed = true;
+            }
+        }
+        Ok(current.filter(|_| changed))
+    }
+
     /// A queue of this name exists with other attributes: fine when every difference is a value
     /// a later step of this run sets (a re-run after a crash), an error naming them otherwise.
+    /// Its policy is not compared but converged: the statements for `allow_topics` that it
+    /// lacks are added to what it has (one write, only when one is missing).
     async fn check_existing_queue(
         &self,
         name: &str,
         declared: &Attributes,
         tolerated: &[Attributes],
+        allow_topics: &[String],
     ) -> Result<(), AwsError> {
         let actual = self.queue_attributes(name, QueueAttributeName::All).await?;
         let differences: Vec<AttributeDifference> = declared
             .iter()
+            .filter(|(key, _)| key.as_str() != "Policy" || allow_topics.is_empty())
             .filter(|(key, value)| {
                 !attribute_matches(key, value, actual.get(*key).map(String::as_str))
             })
@@ -258,13 +417,22 @@ impl Aws {
                 actual: actual.get(key).cloned().unwrap_or_default(),
             })
             .collect();
-        if differences.is_empty() {
+        if !differences.is_empty() {
+            return Err(AwsError::QueueDiffers {
+                queue: name.to_owned(),
+                differences,
+            });
+        }
+        if allow_topics.is_empty() {
             return Ok(());
         }
-        Err(AwsError::QueueDiffers {
-            queue: name.to_owned(),
-            differences,
-        })
+        match self.policy_allowing(name, actual.get("Policy"), allow_topics)? {
+            Some(policy) => {
+                self.set_queue_attributes(name, &[("Policy".to_owned(), policy)].into())
+                    .await
+            }
+            None => Ok(()),
+        }
     }
 
     async fn queue_attributes(
@@ -290,7 +458,7 @@ impl Aws {
             .attribute_names(which)
             .send()
             .await
-            .map_err(|e| AwsError::request("sqs:GetQueueAttributes", name, e))?;
+            .map_err(|e| self.error("sqs:GetQueueAttributes", name, e))?;
         Ok(out
             .attributes()
             .map(|m| {
@@ -312,7 +480,7 @@ impl Aws {
             .set_attributes(Some(sqs_attributes(attributes)))
             .send()
             .await
-            .map_err(|e| AwsError::request("sqs:SetQueueAttributes", name, e))?;
+            .map_err(|e| self.error("sqs:SetQueueAttributes", name, e))?;
         Ok(())
     }
 
@@ -323,7 +491,7 @@ impl Aws {
             .queue_url(self.queue_url(name))
             .send()
             .await;
-        match result.map_err(|e| AwsError::request("sqs:DeleteQueue", name, e)) {
+        match result.map_err(|e| self.error("sqs:DeleteQueue", name, e)) {
             Err(e) if !is_code(&e, &["NonExistentQueue", "QueueDoesNotExist"]) => Err(e),
             _ => Ok(()),
         }
@@ -363,6 +531,7 @@ impl Aws {
         topic: &str,
         endpoint: &Endpoint,
         attributes: &Attributes,
+        listings: &SubscriptionListings,
     ) -> Result<(), AwsError> {
         let resource = format!("{topic} -> {}", endpoint.name());
         let result = self
@@ -375,15 +544,37 @@ impl Aws {
             .return_subscription_arn(true)
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:Subscribe", resource, e));
+            .map_err(|e| self.error("sns:Subscribe", resource, e));
         match result {
-            Ok(_) => Ok(()),
+            Ok(out) => {
+                let entry = listings.topic(topic);
+                let mut listing = entry.lock().await;
+                let confirmed = out.subscription_arn().filter(|arn| arn.starts_with("arn:"));
+                match (listing.as_mut(), confirmed) {
+                    (None, _) => {}
+                    (Some(listed), Some(arn)) => {
+                        let protocol = plan::protocol(endpoint);
+                        let endpoint = self.arns.endpoint(endpoint);
+                        listed.retain(|l| {
+                            l.arn != arn && !(l.endpoint == endpoint && l.protocol == protocol)
+                        });
+                        listed.push(Listed {
+                            protocol: protocol.to_owned(),
+                            endpoint,
+                            arn: arn.to_owned(),
+                        });
+                    }
+                    // an ARN lariat cannot use later: list the topic again when asked
+                    (Some(_), None) => *listing = None,
+                }
+                Ok(())
+            }
             // AWS refuses to subscribe again with other attributes; converge them instead
             Err(e)
                 if is_code(&e, &["InvalidParameter"])
                     && e.to_string().contains("already exists") =>
             {
-                let Some(arn) = self.find_subscription(topic, endpoint).await? else {
+                let Some(arn) = self.listed_subscription(listings, topic, endpoint).await? else {
                     return Err(e);
                 };
                 for (key, value) in attributes {
@@ -395,7 +586,7 @@ impl Aws {
                         .send()
                         .await
                         .map_err(|e| {
-                            AwsError::request("sns:SetSubscriptionAttributes", arn.as_str(), e)
+                            self.error("sns:SetSubscriptionAttributes", arn.as_str(), e)
                         })?;
                 }
                 Ok(())
@@ -411,8 +602,35 @@ impl Aws {
         topic: &str,
         endpoint: &Endpoint,
     ) -> Result<Option<String>, AwsError> {
+        self.listed_subscription(&SubscriptionListings::default(), topic, endpoint)
+            .await
+    }
+
+    /// [`Aws::find_subscription`] from the topic's listing in `listings`, listing the topic
+    /// (every page) the first time.
+    async fn listed_subscription(
+        &self,
+        listings: &SubscriptionListings,
+        topic: &str,
+        endpoint: &Endpoint,
+    ) -> Result<Option<String>, AwsError> {
+        let entry = listings.topic(topic);
+        let mut listing = entry.lock().await;
+        let listed = match listing.as_mut() {
+            Some(listed) => listed,
+            None => listing.insert(self.list_subscriptions_of(topic).await?),
+        };
         let endpoint_arn = self.arns.endpoint(endpoint);
         let protocol = plan::protocol(endpoint);
+        Ok(listed
+            .iter()
+            .find(|l| l.endpoint == endpoint_arn && l.protocol == protocol)
+            .map(|l| l.arn.clone()))
+    }
+
+    /// Every confirmed subscription of `topic`; none when the topic does not exist.
+    async fn list_subscriptions_of(&self, topic: &str) -> Result<Vec<Listed>, AwsError> {
+        let mut out = Vec::new();
         let mut token = None;
         loop {
             let page = match self
@@ -422,26 +640,61 @@ impl Aws {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| AwsError::request("sns:ListSubscriptionsByTopic", topic, e))
+                .map_err(|e| self.error("sns:ListSubscriptionsByTopic", topic, e))
             {
                 Ok(page) => page,
-                Err(e) if is_code(&e, &["NotFound"]) => return Ok(None),
+                Err(e) if is_code(&e, &["NotFound"]) => return Ok(Vec::new()),
                 Err(e) => return Err(e),
             };
-            let found = page.subscriptions().iter().find(|s| {
-                s.endpoint() == Some(endpoint_arn.as_str()) && s.protocol() == Some(protocol)
-            });
-            if let Some(arn) = found.and_then(|s| s.subscription_arn()) {
-                if arn != "PendingConfirmation" {
-                    return Ok(Some(arn.to_owned()));
-                }
-            }
+            out.extend(page.subscriptions().iter().filter_map(|s| {
+                let arn = s
+                    .subscription_arn()
+                    .filter(|a| *a != "PendingConfirmation")?;
+                Some(Listed {
+                    protocol: s.protocol()?.to_owned(),
+                    endpoint: s.endpoint()?.to_owned(),
+                    arn: arn.to_owned(),
+                })
+            }));
             match page.next_token() {
                 Some(next) if !next.is_empty() => token = Some(next.to_owned()),
-                _ => return Ok(None),
+                _ => return Ok(out),
             }
         }
     }
+}
+
+/// Topic attributes that only `CreateTopic` sets: a topic that differs in one must be
+/// deleted and created again, which lariat leaves to a person.
+const TOPIC_CREATE_ONLY: &[&str] = &["FifoTopic"];
+
+/// Topic attributes lariat declares (see [`plan::topic_attributes`]): an existing topic that
+/// has one the files leave unset gets the AWS default, as `lariat drift` expects.
+const TOPIC_DECLARABLE: &[&str] = &["ContentBasedDeduplication", "DisplayName", "KmsMasterKeyId"];
+
+/// The attributes of an existing topic (`actual`, from `sns:GetTopicAttributes`) that differ
+/// from the `declared` ones of a `CreateTopic`, each side falling back to the AWS default.
+fn topic_differences(declared: &Attributes, actual: &Attributes) -> Vec<AttributeDifference> {
+    let default = |key: &str| match key {
+        "FifoTopic" => "false".to_owned(),
+        _ => plan::topic_default(key),
+    };
+    let undeclared = TOPIC_DECLARABLE
+        .iter()
+        .map(|key| (*key).to_owned())
+        .filter(|key| actual.contains_key(key) && !declared.contains_key(key));
+    let keys: Vec<String> = declared.keys().cloned().chain(undeclared).collect();
+    keys.into_iter()
+        .filter_map(|key| {
+            let want = declared.get(&key).cloned().unwrap_or_else(|| default(&key));
+            let found = actual.get(&key).cloned().unwrap_or_else(|| default(&key));
+            (!attribute_matches(&key, &want, Some(&found))).then(|| AttributeDifference {
+                declared: want,
+                actual: actual.get(&key).cloned().unwrap_or_default(),
+                attribute: key,
+            })
+        })
+        .collect()
 }
 
 fn sqs_attributes(attributes: &Attributes) -> HashMap<QueueAttributeName, String> {
@@ -458,12 +711,54 @@ fn sns_tags(resource: &str, tags: &Tags) -> Result<Vec<Tag>, AwsError> {
                 .key(k)
                 .value(v)
                 .build()
-                .map_err(|e| AwsError::Request {
-                    action: "sns:TagResource",
-                    resource: resource.to_owned(),
-                    code: None,
-                    message: e.to_string(),
-                })
+                .map_err(|e| AwsError::failed("sns:TagResource", resource, None, e.to_string()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(pairs: &[(&str, &str)]) -> Attributes {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn topic_differences_cover_declared_and_undeclared_attributes() {
+        let declared = attrs(&[("FifoTopic", "true"), ("ContentBasedDeduplication", "true")]);
+        let actual = attrs(&[
+            ("FifoTopic", "true"),
+            ("ContentBasedDeduplication", "false"),
+            ("DisplayName", "made by the gem"),
+            ("Owner", "000000000000"),
+            ("SubscriptionsConfirmed", "0"),
+        ]);
+        let found: Vec<(String, String)> = topic_differences(&declared, &actual)
+            .into_iter()
+            .map(|d| (d.attribute, d.declared))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("ContentBasedDeduplication".to_owned(), "true".to_owned()),
+                ("DisplayName".to_owned(), String::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_existing_topic_of_the_other_kind_differs_in_fifo_topic() {
+        let found = topic_differences(&attrs(&[("FifoTopic", "true")]), &attrs(&[]));
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].to_string(),
+            "FifoTopic: declared true, found (unset)"
+        );
+        assert!(topic_differences(&attrs(&[]), &attrs(&[("FifoTopic", "false")])).is_empty());
+        assert!(topic_differences(&attrs(&[]), &attrs(&[("DisplayName", "")])).is_empty());
+    }
 }

@@ -19,7 +19,7 @@ impl Aws {
                     .topic_arn(self.arns.topic(&check.key))
                     .send()
                     .await
-                    .map_err(|e| AwsError::request("sns:GetTopicAttributes", &check.key, e));
+                    .map_err(|e| self.error("sns:GetTopicAttributes", &check.key, e));
                 match result {
                     Ok(_) => Ok(true),
                     Err(e) if is_code(&e, &["NotFound"]) => Ok(false),
@@ -34,7 +34,7 @@ impl Aws {
                     .set_queue_owner_aws_account_id(check.external.account.clone())
                     .send()
                     .await
-                    .map_err(|e| AwsError::request("sqs:GetQueueUrl", &check.key, e));
+                    .map_err(|e| self.error("sqs:GetQueueUrl", &check.key, e));
                 match result {
                     Ok(_) => Ok(true),
                     Err(e) if is_code(&e, &["NonExistentQueue", "QueueDoesNotExist"]) => Ok(false),

@@ -297,7 +297,7 @@ impl Aws {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| AwsError::request("sns:ListTopics", "(all topics)", e))?;
+                .map_err(|e| self.error("sns:ListTopics", "(all topics)", e))?;
             arns.extend(
                 page.topics()
                     .iter()
@@ -329,7 +329,7 @@ impl Aws {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| AwsError::request("sqs:ListQueues", "(all queues)", e))?;
+                .map_err(|e| self.error("sqs:ListQueues", "(all queues)", e))?;
             urls.extend(page.queue_urls().iter().cloned());
             progress.queues.store(urls.len(), Ordering::Relaxed);
             match page.next_token() {
@@ -353,9 +353,7 @@ impl Aws {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| {
-                    AwsError::request("sns:ListSubscriptions", "(all subscriptions)", e)
-                })?;
+                .map_err(|e| self.error("sns:ListSubscriptions", "(all subscriptions)", e))?;
             subs.extend(page.subscriptions().iter().map(|s| LiveSubscription {
                 arn: s.subscription_arn().unwrap_or_default().to_owned(),
                 topic_arn: s.topic_arn().unwrap_or_default().to_owned(),
@@ -419,25 +417,25 @@ impl Aws {
         }
     }
 
-    async fn topic_attributes(&self, topic: &LiveTopic) -> Result<Attributes, AwsError> {
+    pub(super) async fn topic_attributes(&self, topic: &LiveTopic) -> Result<Attributes, AwsError> {
         let out = self
             .sns
             .get_topic_attributes()
             .topic_arn(&topic.arn)
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:GetTopicAttributes", topic.name.as_str(), e))?;
+            .map_err(|e| self.error("sns:GetTopicAttributes", topic.name.as_str(), e))?;
         Ok(out.attributes().map(to_attributes).unwrap_or_default())
     }
 
-    async fn topic_tags(&self, topic: &LiveTopic) -> Result<Tags, AwsError> {
+    pub(super) async fn topic_tags(&self, topic: &LiveTopic) -> Result<Tags, AwsError> {
         let out = self
             .sns
             .list_tags_for_resource()
             .resource_arn(&topic.arn)
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:ListTagsForResource", topic.name.as_str(), e))?;
+            .map_err(|e| self.error("sns:ListTagsForResource", topic.name.as_str(), e))?;
         Ok(out
             .tags()
             .iter()
@@ -459,7 +457,7 @@ impl Aws {
             .queue_url(&queue.url)
             .send()
             .await
-            .map_err(|e| AwsError::request("sqs:ListQueueTags", queue.name.as_str(), e))?;
+            .map_err(|e| self.error("sqs:ListQueueTags", queue.name.as_str(), e))?;
         Ok(out.tags().map(to_attributes).unwrap_or_default())
     }
 
@@ -473,7 +471,7 @@ impl Aws {
             .subscription_arn(&sub.arn)
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:GetSubscriptionAttributes", sub.arn.as_str(), e))?;
+            .map_err(|e| self.error("sns:GetSubscriptionAttributes", sub.arn.as_str(), e))?;
         Ok(out.attributes().map(to_attributes).unwrap_or_default())
     }
 }

@@ -41,7 +41,7 @@ impl Aws {
             .queue_url(&url)
             .send()
             .await
-            .map_err(|e| AwsError::request("sqs:ListQueueTags", name, e))?
+            .map_err(|e| self.error("sqs:ListQueueTags", name, e))?
             .tags()
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();
@@ -55,7 +55,7 @@ impl Aws {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| AwsError::request("sns:ListSubscriptions", name, e))?;
+                .map_err(|e| self.error("sns:ListSubscriptions", name, e))?;
             for s in page.subscriptions() {
                 if s.protocol() != Some("sqs") || s.endpoint() != Some(queue_arn.as_str()) {
                     continue;
@@ -91,7 +91,7 @@ impl Aws {
             .topic_arn(&arn)
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:GetTopicAttributes", name, e))
+            .map_err(|e| self.error("sns:GetTopicAttributes", name, e))
         {
             Ok(out) => out.attributes().cloned().unwrap_or_default(),
             Err(e) if is_code(&e, &["NotFound"]) => return Ok(None),
@@ -107,7 +107,7 @@ impl Aws {
             .resource_arn(&arn)
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:ListTagsForResource", name, e))?
+            .map_err(|e| self.error("sns:ListTagsForResource", name, e))?
             .tags()
             .iter()
             .map(|t| (t.key().to_owned(), t.value().to_owned()))
@@ -122,7 +122,7 @@ impl Aws {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| AwsError::request("sns:ListSubscriptionsByTopic", name, e))?;
+                .map_err(|e| self.error("sns:ListSubscriptionsByTopic", name, e))?;
             for s in page.subscriptions() {
                 let Some(sub_arn) = s.subscription_arn().filter(|a| *a != "PendingConfirmation")
                 else {
@@ -133,16 +133,18 @@ impl Aws {
                     s.protocol().unwrap_or_default(),
                     s.endpoint().unwrap_or_default(),
                 )
-                .ok_or_else(|| AwsError::Request {
-                    action: "record legacy topic",
-                    resource: name.to_owned(),
-                    code: None,
-                    message: format!(
-                        "it has a {} subscription to {} that lariat cannot recreate on \
-                         rollback; remove that subscription by hand first",
-                        s.protocol().unwrap_or("?"),
-                        s.endpoint().unwrap_or("?")
-                    ),
+                .ok_or_else(|| {
+                    AwsError::failed(
+                        "record legacy topic",
+                        name,
+                        None,
+                        format!(
+                            "it has a {} subscription to {} that lariat cannot recreate on \
+                             rollback; remove that subscription by hand first",
+                            s.protocol().unwrap_or("?"),
+                            s.endpoint().unwrap_or("?")
+                        ),
+                    )
                 })?;
                 subscriptions.push(RecordedSubscription {
                     attributes: self.settable_subscription_attributes(sub_arn).await?,
@@ -190,7 +192,7 @@ impl Aws {
             .subscription_arn(arn)
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:GetSubscriptionAttributes", arn, e))?
+            .map_err(|e| self.error("sns:GetSubscriptionAttributes", arn, e))?
             .attributes()
             .cloned()
             .unwrap_or_default();

@@ -5,95 +5,46 @@
 //! one [`Aws`] value. Throttling and 5xx answers are retried by the SDK's standard retry mode
 //! with exponential backoff.
 
+mod error;
 mod execute;
 mod external;
 pub mod inspect;
 mod legacy;
+mod notice;
 pub mod publish;
 mod receive;
+pub mod requests;
 
-use std::error::Error as StdError;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::config::AwsSettings;
+use crate::config::{AwsSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_OPERATION_TIMEOUT};
 use crate::plan::Arns;
 
-pub use execute::AttributeDifference;
+pub use error::{AwsError, Cause, DETAIL_TARGET};
+pub use execute::{AttributeDifference, SubscriptionListings};
 pub use receive::{QueueInfo, SqsMessage, MAX_BATCH, MAX_WAIT_TIME};
+pub use requests::RequestCounts;
+
+use requests::RequestCounter;
+
+use error::Target;
 
 /// How many times a throttled or failed (5xx) request is tried in all.
 pub const MAX_ATTEMPTS: u32 = 8;
 
-/// An error from AWS, with what lariat was doing.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AwsError {
-    /// No region in any configuration source.
-    #[error("no AWS region is configured: set AWS_REGION, `region` under [aws] in lariat.toml, or pass --region")]
-    NoRegion,
-    /// The account id could not be found.
-    #[error("cannot find the AWS account id (sts:GetCallerIdentity failed: {message})\n  check your AWS credentials, or set `account_id` under [aws] in lariat.toml / --account-id")]
-    Account {
-        /// What STS said.
-        message: String,
-    },
-    /// A request failed (after retries).
-    #[error("{action} {resource}: {message}")]
-    Request {
-        /// The API action, e.g. `sqs:CreateQueue`.
-        action: &'static str,
-        /// The topic, queue or subscription.
-        resource: String,
-        /// The AWS error code, when there is one.
-        code: Option<String>,
-        /// What AWS said, with the error chain.
-        message: String,
-    },
-    /// A queue exists with attributes other than the declared ones.
-    #[error("queue {queue} already exists with other attributes:{}\n  it was created or changed outside these migrations; change it back, or declare its current attributes with [[change_queue]] in a new migration", differences.iter().map(|d| format!("\n    {d}")).collect::<String>())]
-    QueueDiffers {
-        /// The queue.
-        queue: String,
-        /// Each attribute that differs.
-        differences: Vec<AttributeDifference>,
-    },
-    /// A queue's policy is not JSON lariat can merge into.
-    #[error("the access policy of queue {queue} is not a JSON object ({message}); fix or remove it, then run again")]
-    BadPolicy {
-        /// The queue.
-        queue: String,
-        /// The parse error.
-        message: String,
-    },
-}
+/// A call gives up after this many times the operation timeout, retries of attempts that timed
+/// out included: an endpoint that never answers fails the call in bounded time.
+pub const TIMEOUT_ATTEMPTS: u32 = 3;
 
-impl AwsError {
-    /// Wraps an SDK error with the action and resource.
-    pub(crate) fn request<E>(action: &'static str, resource: impl Into<String>, err: E) -> AwsError
-    where
-        E: ProvideErrorMetadata + StdError + 'static,
-    {
-        AwsError::Request {
-            action,
-            resource: resource.into(),
-            code: err.code().map(str::to_owned),
-            message: DisplayErrorContext(&err).to_string(),
-        }
-    }
-
-    /// The AWS error code, when the error came from AWS.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            AwsError::Request { code, .. } => code.as_deref(),
-            _ => None,
-        }
-    }
-}
+/// After this long without an answer, lariat logs what it is waiting for.
+pub const WAIT_NOTICE: Duration = Duration::from_secs(5);
 
 /// Connected SNS and SQS clients, with the region and account that ARNs and URLs are built from.
 #[derive(Debug, Clone)]
@@ -104,6 +55,8 @@ pub struct Aws {
     pub sqs: aws_sdk_sqs::Client,
     arns: Arns,
     endpoint_url: Option<String>,
+    target: Target,
+    requests: RequestCounter,
 }
 
 impl Aws {
@@ -134,6 +87,10 @@ impl Aws {
         settings: &AwsSettings,
         credentials: Option<aws_sdk_sqs::config::Credentials>,
     ) -> Result<Aws, AwsError> {
+        let connect_timeout = settings.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let attempt_timeout = settings
+            .operation_timeout
+            .unwrap_or(DEFAULT_OPERATION_TIMEOUT);
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(
                 RetryConfig::standard()
@@ -141,12 +98,7 @@ impl Aws {
                     .with_initial_backoff(Duration::from_millis(50))
                     .with_max_backoff(Duration::from_secs(5)),
             )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(30))
-                    .build(),
-            );
+            .timeout_config(timeouts(connect_timeout, attempt_timeout));
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
         }
@@ -161,26 +113,33 @@ impl Aws {
         }
         let config = loader.load().await;
         let region = config.region().ok_or(AwsError::NoRegion)?.to_string();
+        let target = Target {
+            endpoint_url: config.endpoint_url().map(str::to_owned),
+            region: region.clone(),
+            connect_timeout: Some(connect_timeout),
+            attempt_timeout: Some(attempt_timeout),
+        };
+        let notice = notice::WaitNotice::new(attempt_timeout);
+        let requests = RequestCounter::default();
+        let sns = aws_sdk_sns::config::Builder::from(&config)
+            .interceptor(notice.clone())
+            .interceptor(requests.clone())
+            .build();
+        let sqs = aws_sdk_sqs::config::Builder::from(&config)
+            .interceptor(notice.clone())
+            .interceptor(requests.clone())
+            .build();
         let account_id = match &settings.account_id {
             Some(id) => id.clone(),
-            None => aws_sdk_sts::Client::new(&config)
-                .get_caller_identity()
-                .send()
-                .await
-                .map_err(|e| AwsError::Account {
-                    message: DisplayErrorContext(&e).to_string(),
-                })?
-                .account()
-                .map(str::to_owned)
-                .ok_or_else(|| AwsError::Account {
-                    message: "no account in the answer".into(),
-                })?,
+            None => account_id(&config, &target, notice, requests.clone()).await?,
         };
         Ok(Aws {
-            sns: aws_sdk_sns::Client::new(&config),
-            sqs: aws_sdk_sqs::Client::new(&config),
+            sns: aws_sdk_sns::Client::from_conf(sns),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs),
             arns: Arns { region, account_id },
             endpoint_url: settings.endpoint_url.clone(),
+            target,
+            requests,
         })
     }
 
@@ -199,15 +158,50 @@ impl Aws {
         account_id: impl Into<String>,
     ) -> Result<Aws, AwsError> {
         let region = config.region().ok_or(AwsError::NoRegion)?.to_string();
+        let timeouts = config.timeout_config();
+        let requests = RequestCounter::default();
+        let sns = aws_sdk_sns::config::Builder::from(config)
+            .interceptor(requests.clone())
+            .build();
+        let sqs = aws_sdk_sqs::config::Builder::from(config)
+            .interceptor(requests.clone())
+            .build();
         Ok(Aws {
-            sns: aws_sdk_sns::Client::new(config),
-            sqs: aws_sdk_sqs::Client::new(config),
+            sns: aws_sdk_sns::Client::from_conf(sns),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs),
+            requests,
+            target: Target {
+                endpoint_url: config.endpoint_url().map(str::to_owned),
+                region: region.clone(),
+                connect_timeout: timeouts.and_then(|t| t.connect_timeout()),
+                attempt_timeout: timeouts.and_then(|t| t.operation_attempt_timeout()),
+            },
             arns: Arns {
                 region,
                 account_id: account_id.into(),
             },
             endpoint_url: config.endpoint_url().map(str::to_owned),
         })
+    }
+
+    /// Describes a failed call of `action` on `resource`, naming the endpoint and timeouts of
+    /// this client when AWS never answered.
+    pub(crate) fn error<E>(
+        &self,
+        action: &'static str,
+        resource: impl Into<String>,
+        err: SdkError<E, HttpResponse>,
+    ) -> AwsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        AwsError::from_sdk(action, resource, &self.target, err)
+    }
+
+    /// The requests this value's clients (and every clone's) have sent so far, by action
+    /// (`sqs:CreateQueue`); a retried request counts once per attempt.
+    pub fn requests(&self) -> RequestCounts {
+        self.requests.snapshot()
     }
 
     /// Region and account, for ARNs.
@@ -220,6 +214,47 @@ impl Aws {
     pub fn queue_url(&self, name: &str) -> String {
         queue_url(self.endpoint_url.as_deref(), &self.arns, name)
     }
+}
+
+/// The SDK's timeouts: `connect` to open a connection, `attempt` for each attempt's answer, and
+/// [`TIMEOUT_ATTEMPTS`] times that for the whole call with its retries.
+fn timeouts(connect: Duration, attempt: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(connect)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(attempt * TIMEOUT_ATTEMPTS)
+        .build()
+}
+
+/// The account id of the credentials: one `sts:GetCallerIdentity` call.
+async fn account_id(
+    config: &SdkConfig,
+    target: &Target,
+    notice: notice::WaitNotice,
+    requests: RequestCounter,
+) -> Result<String, AwsError> {
+    let sts = aws_sdk_sts::config::Builder::from(config)
+        .interceptor(notice)
+        .interceptor(requests)
+        .build();
+    let failed = |source| AwsError::Account {
+        source: Box::new(source),
+    };
+    aws_sdk_sts::Client::from_conf(sts)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| failed(AwsError::from_sdk("sts:GetCallerIdentity", "", target, e)))?
+        .account()
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            failed(AwsError::failed(
+                "sts:GetCallerIdentity",
+                "",
+                None,
+                "the answer holds no account id",
+            ))
+        })
 }
 
 /// `https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`, or `ENDPOINT/ACCOUNT/NAME` for an emulator.

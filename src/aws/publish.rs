@@ -119,7 +119,7 @@ impl Aws {
             .set_message_deduplication_id(message.deduplication_id.clone())
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:Publish", arn, e))?;
+            .map_err(|e| self.error("sns:Publish", arn, e))?;
         Ok(Accepted {
             id: message.id.clone(),
             message_id: answer.message_id().unwrap_or_default().to_owned(),
@@ -152,7 +152,7 @@ impl Aws {
             .set_publish_batch_request_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| AwsError::request("sns:PublishBatch", arn, e))?;
+            .map_err(|e| self.error("sns:PublishBatch", arn, e))?;
         Ok(BatchOutcome {
             successful: answer
                 .successful()
@@ -187,7 +187,7 @@ impl Aws {
             .set_message_deduplication_id(message.deduplication_id.clone())
             .send()
             .await
-            .map_err(|e| AwsError::request("sqs:SendMessage", url, e))?;
+            .map_err(|e| self.error("sqs:SendMessage", url, e))?;
         Ok(Accepted {
             id: message.id.clone(),
             message_id: answer.message_id().unwrap_or_default().to_owned(),
@@ -220,7 +220,7 @@ impl Aws {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| AwsError::request("sqs:SendMessageBatch", url, e))?;
+            .map_err(|e| self.error("sqs:SendMessageBatch", url, e))?;
         Ok(BatchOutcome {
             successful: answer
                 .successful()
@@ -282,10 +282,10 @@ fn sqs_attributes(
 /// A request the SDK refused to build (a required field missing); not expected, since every
 /// required field is always set, but reported rather than unwrapped.
 fn invalid_entry(action: &'static str, resource: &str, err: impl std::fmt::Display) -> AwsError {
-    AwsError::Request {
+    AwsError::failed(
         action,
-        resource: resource.to_owned(),
-        code: None,
-        message: format!("cannot build the request: {err}"),
-    }
+        resource,
+        None,
+        format!("cannot build the request: {err}"),
+    )
 }

@@ -9,6 +9,7 @@ use aws_sdk_sqs::types::{
 };
 
 use super::{Aws, AwsError};
+use crate::config::DEFAULT_CONNECT_TIMEOUT;
 
 /// The longest long poll SQS allows.
 pub const MAX_WAIT_TIME: Duration = Duration::from_secs(20);
@@ -53,7 +54,7 @@ impl Aws {
             .queue_name(name)
             .send()
             .await
-            .map_err(|e| AwsError::request("sqs:GetQueueUrl", name, e))?
+            .map_err(|e| self.error("sqs:GetQueueUrl", name, e))?
             .queue_url
             .unwrap_or_else(|| self.queue_url(name));
         let attributes = self
@@ -64,7 +65,7 @@ impl Aws {
             .attribute_names(QueueAttributeName::FifoQueue)
             .send()
             .await
-            .map_err(|e| AwsError::request("sqs:GetQueueAttributes", name, e))?;
+            .map_err(|e| self.error("sqs:GetQueueAttributes", name, e))?;
         let attributes = attributes.attributes();
         let get = |key: QueueAttributeName| attributes.and_then(|a| a.get(&key));
         let visibility_timeout = get(QueueAttributeName::VisibilityTimeout)
@@ -89,17 +90,34 @@ impl Aws {
     ) -> Result<Vec<SqsMessage>, AwsError> {
         let max = max.clamp(1, MAX_BATCH);
         let wait = wait.min(MAX_WAIT_TIME);
-        let output = self
+        let request = self
             .sqs
             .receive_message()
             .queue_url(queue_url)
             .max_number_of_messages(i32::try_from(max).unwrap_or(10))
             .wait_time_seconds(i32::try_from(wait.as_secs()).unwrap_or(20))
             .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send()
-            .await
-            .map_err(|e| AwsError::request("sqs:ReceiveMessage", queue_url, e))?;
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount);
+        let sent = match self.target.attempt_timeout {
+            // a long poll answers after up to `wait` by design: the timeouts start after it
+            Some(attempt) => {
+                let timeouts = super::timeouts(
+                    self.target
+                        .connect_timeout
+                        .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+                    attempt + wait,
+                );
+                request
+                    .customize()
+                    .config_override(
+                        aws_sdk_sqs::config::Builder::default().timeout_config(timeouts),
+                    )
+                    .send()
+                    .await
+            }
+            None => request.send().await,
+        };
+        let output = sent.map_err(|e| self.error("sqs:ReceiveMessage", queue_url, e))?;
         let messages = output
             .messages
             .unwrap_or_default()
@@ -137,7 +155,7 @@ impl Aws {
             .receipt_handle(receipt_handle)
             .send()
             .await
-            .map_err(|e| AwsError::request("sqs:DeleteMessage", queue_url, e))?;
+            .map_err(|e| self.error("sqs:DeleteMessage", queue_url, e))?;
         Ok(())
     }
 
@@ -162,11 +180,13 @@ impl Aws {
                         .build()
                 })
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| AwsError::Request {
-                    action: "sqs:ChangeMessageVisibilityBatch",
-                    resource: queue_url.to_owned(),
-                    code: None,
-                    message: e.to_string(),
+                .map_err(|e| {
+                    AwsError::failed(
+                        "sqs:ChangeMessageVisibilityBatch",
+                        queue_url,
+                        None,
+                        e.to_string(),
+                    )
                 })?;
             let output = self
                 .sqs
@@ -175,14 +195,14 @@ impl Aws {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| AwsError::request("sqs:ChangeMessageVisibilityBatch", queue_url, e))?;
+                .map_err(|e| self.error("sqs:ChangeMessageVisibilityBatch", queue_url, e))?;
             if let Some(failed) = output.failed().first() {
-                return Err(AwsError::Request {
-                    action: "sqs:ChangeMessageVisibilityBatch",
-                    resource: queue_url.to_owned(),
-                    code: Some(failed.code().to_owned()),
-                    message: failed.message().unwrap_or_default().to_owned(),
-                });
+                return Err(AwsError::failed(
+                    "sqs:ChangeMessageVisibilityBatch",
+                    queue_url,
+                    Some(failed.code()),
+                    failed.message().unwrap_or_default(),
+                ));
             }
         }
         Ok(())

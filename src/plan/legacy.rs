@@ -45,6 +45,7 @@ pub fn restore_calls(legacy: &Legacy) -> Vec<Call> {
             attributes: record.attributes.clone(),
             tags: record.tags.clone(),
             tolerated: Vec::new(),
+            allow_topics: Vec::new(),
         }],
         LegacyKey::Subscription(_) => Vec::new(),
     };

@@ -34,9 +34,18 @@ tags = { team = "growth" }
 "#;
 
 fn project() -> (tempfile::TempDir, Project) {
+    project_of(&[
+        ("20240101000000_v1.toml", V1),
+        ("20240102000000_v2.toml", V2),
+    ])
+}
+
+/// A project of these files (name, text).
+fn project_of(files: &[(&str, &str)]) -> (tempfile::TempDir, Project) {
     let dir = tempfile::tempdir().expect("temp dir");
-    fs::write(dir.path().join("20240101000000_v1.toml"), V1).expect("write");
-    fs::write(dir.path().join("20240102000000_v2.toml"), V2).expect("write");
+    for (name, text) in files {
+        fs::write(dir.path().join(name), text).expect("write");
+    }
     let defaults = NamingDefaults {
         instance: "test".into(),
         publisher: "auth".into(),
@@ -148,6 +157,16 @@ fn migrate_refuses_modified_missing_and_out_of_order() {
     assert_eq!(err, PlanError::UnknownVersion(42));
 }
 
+/// The versions `plan_rollback` undoes, in order.
+fn rollback_versions(p: &Project, applied: &[AppliedVersion], t: RollbackTarget) -> Vec<i64> {
+    plan_rollback(p, applied, t, Checks::default())
+        .expect("plan")
+        .steps
+        .iter()
+        .map(|s| s.version)
+        .collect()
+}
+
 #[test]
 fn rollback_targets() {
     let (_dir, p) = project();
@@ -155,14 +174,7 @@ fn rollback_targets() {
         row(&p, 20240101000000, VersionState::Applied),
         row(&p, 20240102000000, VersionState::Applied),
     ];
-    let versions = |t| -> Vec<i64> {
-        plan_rollback(&p, &applied, t, Checks::default())
-            .expect("plan")
-            .steps
-            .iter()
-            .map(|s| s.version)
-            .collect()
-    };
+    let versions = |t| rollback_versions(&p, &applied, t);
     assert_eq!(versions(RollbackTarget::Last), [20240102000000]);
     assert_eq!(
         versions(RollbackTarget::To(20240101000000)),
@@ -174,17 +186,174 @@ fn rollback_targets() {
         [20240102000000, 20240101000000],
         "newest first"
     );
+    assert_eq!(
+        versions(RollbackTarget::All),
+        [20240102000000, 20240101000000]
+    );
 }
 
+/// Regression (issue 11): `rollback --all` kept version `00000000000000`, since it meant
+/// "newer than 0".
+#[test]
+fn rollback_all_undoes_version_zero() {
+    let (_dir, p) = project_of(&[
+        ("00000000000000_v0.toml", V1),
+        ("20240102000000_v2.toml", V2),
+    ]);
+    let applied = [
+        row(&p, 0, VersionState::Applied),
+        row(&p, 20240102000000, VersionState::Applied),
+    ];
+    let versions = |t| rollback_versions(&p, &applied, t);
+    assert_eq!(versions(RollbackTarget::All), [20240102000000, 0]);
+    assert_eq!(
+        versions(RollbackTarget::To(0)),
+        [20240102000000],
+        "`rollback 0` keeps version 0, as any `rollback VERSION` keeps VERSION"
+    );
+}
+
+/// A rollback that stopped midway may have started an older migration (whose operations
+/// touch other resources) before a newer one was done: `rollback` undoes everything down to the
+/// oldest interrupted version, newest first, never an older one while a newer stays applied.
 #[test]
 fn rollback_finishes_an_interrupted_rollback_first() {
     let (_dir, p) = project();
-    let applied = [
-        row(&p, 20240101000000, VersionState::RollingBack),
-        row(&p, 20240102000000, VersionState::Applied),
+    let versions =
+        |applied: &[AppliedVersion]| rollback_versions(&p, applied, RollbackTarget::Last);
+    let (v1, v2) = (20240101000000, 20240102000000);
+    for (states, want) in [
+        (
+            (VersionState::RollingBack, VersionState::Applied),
+            vec![v2, v1],
+        ),
+        (
+            (VersionState::RollingBack, VersionState::RollingBack),
+            vec![v2, v1],
+        ),
+        ((VersionState::Applied, VersionState::RollingBack), vec![v2]),
+        (
+            (VersionState::Applying, VersionState::RollingBack),
+            vec![v2],
+        ),
+        (
+            (VersionState::RollingBack, VersionState::Applying),
+            vec![v2, v1],
+        ),
+        ((VersionState::Applied, VersionState::Applying), vec![v2]),
+        ((VersionState::Applied, VersionState::Applied), vec![v2]),
+    ] {
+        let applied = [row(&p, v1, states.0), row(&p, v2, states.1)];
+        assert_eq!(versions(&applied), want, "{states:?}");
+    }
+    assert_eq!(
+        versions(&[row(&p, v1, VersionState::RollingBack)]),
+        [v1],
+        "v2 was undone and its row removed before the run stopped"
+    );
+}
+
+/// Regression (issue 11): after a killed `rollback --all`, `migrate` re-applied the rows left
+/// `rolling_back` oldest first; the older one's `change_subscription` needed the subscription
+/// that only the newer one's unfinished undo restores, so every run failed. Now the rollback is
+/// finished first, newest first, and everything it undid is applied again, oldest first.
+#[test]
+fn migrate_finishes_an_interrupted_rollback_then_applies_in_order() {
+    let (_dir, p) = project_of(&[
+        (
+            "00000000000000_resources.toml",
+            "[[create_topic]]\ntype = \"t\"\n\n[[create_queue]]\ntype = \"t\"\ndest = \"w\"\n",
+        ),
+        (
+            "20240101000000_subscribe.toml",
+            "[[subscribe]]\ntopic = { type = \"t\" }\nqueue = { type = \"t\", dest = \"w\" }\n",
+        ),
+        (
+            "20240102000000_raw.toml",
+            "[[change_subscription]]\ntopic = { type = \"t\" }\nqueue = { type = \"t\", dest = \"w\" }\nraw_message_delivery = true\n",
+        ),
+        (
+            "20240103000000_unsubscribe.toml",
+            "[[unsubscribe]]\ntopic = { type = \"t\" }\nqueue = { type = \"t\", dest = \"w\" }\n",
+        ),
+    ]);
+    let (v0, v1, v2, v3) = (0, 20240101000000, 20240102000000, 20240103000000);
+    let versions = |plan: &Plan| plan.steps.iter().map(|s| s.version).collect::<Vec<_>>();
+    let rows = |states: [Option<VersionState>; 4]| -> Vec<AppliedVersion> {
+        [v0, v1, v2, v3]
+            .into_iter()
+            .zip(states)
+            .filter_map(|(v, s)| s.map(|s| row(&p, v, s)))
+            .collect()
+    };
+    use VersionState::{Applied as A, Applying as I, RollingBack as R};
+    // (rows of v0..v3, what migrate undoes first, then what it applies)
+    type Rows = [Option<VersionState>; 4];
+    let cases: [(Rows, Vec<i64>, Vec<i64>); 8] = [
+        // the issue's reproduction: the two newest rows left rolling_back
+        (
+            [Some(A), Some(A), Some(R), Some(R)],
+            vec![v3, v2],
+            vec![v2, v3],
+        ),
+        ([Some(A), Some(A), Some(A), Some(R)], vec![v3], vec![v3]),
+        // v3 was undone and removed, v2 still rolling back
+        ([Some(A), Some(A), Some(R), None], vec![v2], vec![v2, v3]),
+        // an older migration started while a newer one was still being undone
+        (
+            [Some(A), Some(R), Some(A), Some(R)],
+            vec![v3, v2, v1],
+            vec![v1, v2, v3],
+        ),
+        (
+            [Some(R), Some(R), Some(R), Some(R)],
+            vec![v3, v2, v1, v0],
+            vec![v0, v1, v2, v3],
+        ),
+        // a migrate that stopped, then a rollback that stopped
+        ([Some(A), Some(A), Some(I), Some(R)], vec![v3], vec![v2, v3]),
+        (
+            [Some(A), Some(A), Some(R), Some(I)],
+            vec![v3, v2],
+            vec![v2, v3],
+        ),
+        // no rollback was interrupted: nothing is undone
+        ([Some(A), Some(A), Some(I), None], vec![], vec![v2, v3]),
     ];
-    let plan = plan_rollback(&p, &applied, RollbackTarget::Last, Checks::default()).expect("plan");
-    assert_eq!(plan.steps[0].version, 20240101000000);
+    for (states, undo, apply) in cases {
+        let applied = rows(states);
+        let finish = plan_finish_rollback(&p, &applied, Checks::default()).expect("plan");
+        assert_eq!(
+            finish.as_ref().map(versions).unwrap_or_default(),
+            undo,
+            "{states:?}"
+        );
+        if let Some(finish) = &finish {
+            assert_eq!(finish.direction, Direction::Down);
+            let rollback =
+                plan_rollback(&p, &applied, RollbackTarget::Last, Checks::default()).expect("plan");
+            assert_eq!(&rollback, finish, "`rollback` finishes it the same way");
+        }
+        let plan = plan_migrate(&p, &applied, None, Checks::default()).expect("plan");
+        assert_eq!(versions(&plan), apply, "{states:?}");
+        // `rollback --all` undoes every recorded row, version 0 included
+        let all =
+            plan_rollback(&p, &applied, RollbackTarget::All, Checks::default()).expect("plan");
+        let recorded: Vec<i64> = applied.iter().rev().map(|r| r.version).collect();
+        assert_eq!(versions(&all), recorded, "{states:?}");
+    }
+
+    // a target that would keep a version the interrupted rollback was undoing is refused
+    let applied = rows([Some(A), Some(R), Some(R), Some(R)]);
+    let err = plan_rollback(&p, &applied, RollbackTarget::To(v2), Checks::default())
+        .expect_err("refused");
+    assert!(
+        matches!(err, PlanError::InterruptedBelowTarget { version, target, .. } if version == v1 && target == v2),
+        "{err}"
+    );
+    let plan =
+        plan_rollback(&p, &applied, RollbackTarget::To(v0), Checks::default()).expect("plan");
+    assert_eq!(versions(&plan), [v3, v2, v1]);
 }
 
 #[test]
@@ -196,16 +365,135 @@ fn calls_for_a_migration() {
         .flatten()
         .map(ToString::to_string)
         .collect();
-    assert_eq!(lines.len(), 5, "{lines:#?}");
+    // one request per topic, queue and subscription: the policy comes with the queue
+    assert_eq!(lines.len(), 4, "{lines:#?}");
     assert!(lines[0].starts_with("sns:CreateTopic test-event-fanout-auth-user_created Tags: fifo=false instance=test kind=event managed_by=lariat publisher=auth standard=true type=user_created"), "{}", lines[0]);
     assert!(lines[2].contains(r#"RedrivePolicy={"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:test-event-queue-auth-user_created-dead","maxReceiveCount":4}"#), "{}", lines[2]);
     assert!(
-        lines[3]
-            .starts_with("sqs:GetQueueAttributes test-event-queue-auth-user_created-mailer Policy"),
+        lines[2].contains(" Policy=(allow sns:test-event-fanout-auth-user_created to SendMessage)"),
         "{}",
-        lines[3]
+        lines[2]
     );
-    assert_eq!(lines[4], "sns:Subscribe test-event-fanout-auth-user_created -> sqs test-event-queue-auth-user_created-mailer RawMessageDelivery=true");
+    assert!(!lines[1].contains("Policy="), "{}", lines[1]);
+    assert_eq!(lines[3], "sns:Subscribe test-event-fanout-auth-user_created -> sqs test-event-queue-auth-user_created-mailer RawMessageDelivery=true");
+}
+
+/// A second topic subscribed to the mailer queue of V1.
+const V3: &str = r#"
+[[create_topic]]
+type = "user_deleted"
+
+[[subscribe]]
+topic = { type = "user_deleted" }
+queue = { type = "user_created", dest = "mailer" }
+"#;
+
+/// V1, then `versions` (file name, text) after it.
+fn project_with(versions: &[(&str, &str)]) -> (tempfile::TempDir, Project) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(dir.path().join("20240101000000_v1.toml"), V1).expect("write");
+    for (name, text) in versions {
+        fs::write(dir.path().join(name), text).expect("write");
+    }
+    let defaults = NamingDefaults {
+        instance: "test".into(),
+        publisher: "auth".into(),
+    };
+    let project = load_project(dir.path(), &defaults).expect("valid project");
+    (dir, project)
+}
+
+/// Every call of a plan, as `--dry-run` prints it.
+fn call_lines(plan: &Plan) -> Vec<String> {
+    plan_calls(plan, &arns())
+        .iter()
+        .flatten()
+        .flatten()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn policy_calls(lines: &[String]) -> Vec<&String> {
+    lines
+        .iter()
+        .filter(|l| l.contains("GetQueueAttributes") || l.contains("SetQueueAttributes"))
+        .collect()
+}
+
+#[test]
+fn a_queue_created_in_the_plan_gets_every_later_topic_in_its_create_call() {
+    let (_dir, p) = project_with(&[("20240103000000_v3.toml", V3)]);
+    let plan = plan_migrate(&p, &[], None, Checks::default()).expect("plan");
+    let calls = plan_calls(&plan, &arns());
+    let Call::CreateQueue { allow_topics, .. } = &calls[0][2][0] else {
+        panic!("create queue: {calls:#?}")
+    };
+    assert_eq!(
+        allow_topics,
+        &[
+            "test-event-fanout-auth-user_created",
+            "test-event-fanout-auth-user_deleted"
+        ]
+    );
+    let lines = call_lines(&plan);
+    assert!(policy_calls(&lines).is_empty(), "{lines:#?}");
+    assert_eq!(
+        lines.len(),
+        6,
+        "one call per topic, queue and subscription: {lines:#?}"
+    );
+}
+
+#[test]
+fn a_queue_created_before_the_plan_gets_its_statement_read_then_written() {
+    let (_dir, p) = project_with(&[("20240103000000_v3.toml", V3)]);
+    let applied = [row(&p, 20240101000000, VersionState::Applied)];
+    let plan = plan_migrate(&p, &applied, None, Checks::default()).expect("plan");
+    let lines = call_lines(&plan);
+    assert_eq!(policy_calls(&lines).len(), 1, "{lines:#?}");
+    assert!(lines[1].contains("(+ allow sns:test-event-fanout-auth-user_deleted"));
+}
+
+/// moto's SetQueueAttributes erases a policy it is not given: a statement planned after a
+/// change of the queue stays a call of its own, after the change.
+#[test]
+fn a_statement_after_a_change_of_the_queue_is_not_moved_before_it() {
+    let (_dir, p) = project_with(&[
+        ("20240102000000_v2.toml", V2),
+        ("20240103000000_v3.toml", V3),
+    ]);
+    let plan = plan_migrate(&p, &[], None, Checks::default()).expect("plan");
+    let lines = call_lines(&plan);
+    assert!(
+        lines[2].contains(" Policy=(allow sns:test-event-fanout-auth-user_created to SendMessage)"),
+        "{lines:#?}"
+    );
+    let policy = policy_calls(&lines);
+    assert_eq!(policy.len(), 2, "{lines:#?}");
+    assert!(
+        policy[0].starts_with("sqs:SetQueueAttributes")
+            && policy[0].contains("VisibilityTimeout=90")
+    );
+    assert!(policy[1].contains("(+ allow sns:test-event-fanout-auth-user_deleted"));
+}
+
+#[test]
+fn rollback_all_revokes_no_statement_of_a_queue_it_deletes_later() {
+    let (_dir, p) = project_with(&[("20240103000000_v3.toml", V3)]);
+    let applied = [
+        row(&p, 20240101000000, VersionState::Applied),
+        row(&p, 20240103000000, VersionState::Applied),
+    ];
+    let all = plan_rollback(&p, &applied, RollbackTarget::To(0), Checks::default()).expect("plan");
+    let lines = call_lines(&all);
+    assert!(policy_calls(&lines).is_empty(), "{lines:#?}");
+    // the queue stays when only V3 is undone: its statement goes
+    let last = plan_rollback(&p, &applied, RollbackTarget::Last, Checks::default()).expect("plan");
+    let lines = call_lines(&last);
+    assert_eq!(policy_calls(&lines).len(), 1, "{lines:#?}");
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("(- allow sns:test-event-fanout-auth-user_deleted)")));
 }
 
 #[test]

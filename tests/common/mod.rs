@@ -362,6 +362,11 @@ fn moto_server_bin() -> PathBuf {
     bin
 }
 
+/// A loopback port nothing listens on: connections to it are refused.
+pub fn closed_port() -> u16 {
+    free_port()
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

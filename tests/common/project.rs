@@ -160,8 +160,7 @@ filter_policy = {{ source = ["s{i}"] }}
             .env_remove("DATABASE_URL")
             .env_remove("AWS_PROFILE")
             .env("LARIAT_DATABASE_URL", &self.database_url)
-            .env("LARIAT_VERSIONS_TABLE", &self.table)
-            .env("NO_COLOR", "1");
+            .env("LARIAT_VERSIONS_TABLE", &self.table);
         for (key, value) in emulator.aws_env() {
             cmd.env(key, value);
         }
@@ -239,10 +238,44 @@ pub async fn aws(emulator: &Emulator) -> Aws {
         account_id: Some(emulator.account_id().into()),
         endpoint_url: Some(emulator.endpoint.clone()),
         profile: None,
+        ..Default::default()
     };
     Aws::connect_with_credentials(&settings, "test", "test")
         .await
         .expect("connect to the emulator")
+}
+
+/// A topic's tags and attributes, read behind lariat's back.
+pub async fn topic_tags_and_attributes(
+    aws: &Aws,
+    topic: &str,
+) -> (
+    std::collections::BTreeMap<String, String>,
+    std::collections::HashMap<String, String>,
+) {
+    let arn = aws.arns().topic(topic);
+    let tags = aws
+        .sns
+        .list_tags_for_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .expect("sns:ListTagsForResource")
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect();
+    let attributes = aws
+        .sns
+        .get_topic_attributes()
+        .topic_arn(&arn)
+        .send()
+        .await
+        .expect("sns:GetTopicAttributes")
+        .attributes()
+        .cloned()
+        .unwrap_or_default();
+    (tags, attributes)
 }
 
 /// What the account holds of one instance: topic names, queue names, and (topic, endpoint,
@@ -345,8 +378,14 @@ pub async fn account_all(aws: &Aws) -> Account {
 /// What the files declare at the newest version, in the same shape as [`account`]: the
 /// subscriptions AWS holds for them (topic-to-topic links as their derived subscriptions).
 pub fn declared(project: &Project, emulator: &Emulator) -> Account {
+    declared_at(project, emulator, None)
+}
+
+/// What the files declare after `version` (every migration up to and including it; the newest
+/// when `None`), in the same shape as [`account`].
+pub fn declared_at(project: &Project, emulator: &Emulator, version: Option<i64>) -> Account {
     let migrator = lariat::Migrator::load(project.config(emulator)).expect("valid project");
-    let topology = migrator.project.topology_at(None);
+    let topology = migrator.project.topology_at(version);
     let mut subscriptions: Vec<_> = topology
         .on_aws()
         .into_keys()
@@ -361,4 +400,19 @@ pub fn declared(project: &Project, emulator: &Emulator) -> Account {
         queues: topology.queues.keys().cloned().collect(),
         subscriptions,
     }
+}
+
+/// The access policy of `queue`, read back from AWS; `None` when it has none.
+pub async fn policy(aws: &Aws, queue: &str) -> Option<serde_json::Value> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let out = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(aws.queue_url(queue))
+        .attribute_names(QueueAttributeName::Policy)
+        .send()
+        .await
+        .expect("read the queue's policy");
+    let text = out.attributes()?.get(&QueueAttributeName::Policy)?.clone();
+    (!text.is_empty()).then(|| serde_json::from_str(&text).expect("a JSON policy"))
 }

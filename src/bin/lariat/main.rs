@@ -15,11 +15,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use lariat::config::{Config, Overrides};
+use lariat::aws::RequestCounts;
+use lariat::config::{Config, Overrides, CONNECT_TIMEOUTS, OPERATION_TIMEOUTS};
 use lariat::executor::{ApplyOptions, Event, DEFAULT_CONCURRENCY};
 use lariat::generate::GenerateError;
 use lariat::migrator::{Error, RunOptions};
-use lariat::plan::{Checks, RollbackTarget, State};
+use lariat::plan::{Checks, Direction, RollbackTarget, State};
 use lariat::store::StoreError;
 use lariat::{exit, graph, Migrator};
 
@@ -34,7 +35,8 @@ mod publish;
 struct Cli {
     #[command(flatten)]
     config: ConfigArgs,
-    /// More log output on stderr (-v info, -vv debug); LARIAT_LOG takes a tracing filter.
+    /// More log output on stderr (-v info, with the full SDK form of failed AWS calls; -vv
+    /// debug); LARIAT_LOG (or RUST_LOG) takes a tracing filter.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
@@ -87,6 +89,22 @@ struct ConfigArgs {
     /// AWS profile from ~/.aws/config.
     #[arg(long, env = "LARIAT_AWS_PROFILE", global = true)]
     profile: Option<String>,
+    /// How long opening a connection to AWS may take (100ms to 5m) [default: 3s].
+    #[arg(long, env = "LARIAT_AWS_CONNECT_TIMEOUT", global = true, value_name = "DURATION",
+          value_parser = in_range(CONNECT_TIMEOUTS))]
+    connect_timeout: Option<Duration>,
+    /// How long one attempt of an AWS call may wait for its answer (100ms to 1h); a call gives
+    /// up after 3 times this, retries included [default: 20s].
+    #[arg(long, env = "LARIAT_AWS_OPERATION_TIMEOUT", global = true, value_name = "DURATION",
+          value_parser = in_range(OPERATION_TIMEOUTS))]
+    operation_timeout: Option<Duration>,
+}
+
+/// A clap value parser for a duration within `range`.
+fn in_range(
+    range: std::ops::RangeInclusive<Duration>,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    duration::between(*range.start(), *range.end())
 }
 
 impl ConfigArgs {
@@ -102,6 +120,8 @@ impl ConfigArgs {
             account_id: self.account_id,
             endpoint_url: self.endpoint_url,
             profile: self.profile,
+            connect_timeout: self.connect_timeout,
+            operation_timeout: self.operation_timeout,
         };
         Ok(Config::load(overrides, |key| std::env::var(key).ok())?)
     }
@@ -323,6 +343,9 @@ fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
+/// Log lines on stderr: `warn` and up by default, more with `-v`/`-vv`; `LARIAT_LOG` (or
+/// `RUST_LOG`) takes a tracing filter instead. `-v` also shows the SDK's full form of each
+/// failed AWS call. Colour only on a terminal, see [`colour`].
 fn init_logging(verbose: u8, level: Option<&str>) {
     let default = match (verbose, level) {
         (0, Some(level)) => level,
@@ -330,13 +353,36 @@ fn init_logging(verbose: u8, level: Option<&str>) {
         (1, _) => "info",
         _ => "debug",
     };
+    // the SDK's own warnings hold Debug dumps of its errors (a credentials provider that
+    // failed, say); lariat's error names the cause, so they only show with -v
+    let sdk = match verbose {
+        0 => "aws_config=error,aws_smithy_runtime=error".to_owned(),
+        _ => format!(
+            "aws_config=warn,aws_smithy_runtime=warn,{}=debug",
+            lariat::aws::DETAIL_TARGET
+        ),
+    };
     let filter = std::env::var("LARIAT_LOG")
-        .unwrap_or_else(|_| format!("{default},aws_config=warn,aws_smithy_runtime=warn,sqlx=warn"));
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| format!("{default},{sdk},sqlx=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(io::stderr)
+        .with_ansi(colour(io::stderr().is_terminal(), |key| {
+            std::env::var_os(key)
+        }))
         .with_target(false)
         .init();
+}
+
+/// Whether to write colour escapes: on a terminal, unless `NO_COLOR` is set (not empty);
+/// `CLICOLOR_FORCE` (not empty, not `0`) forces them, also into a pipe.
+fn colour(terminal: bool, var: impl Fn(&str) -> Option<std::ffi::OsString>) -> bool {
+    let set = |key: &str| var(key).is_some_and(|v| !v.is_empty() && v != "0");
+    if var("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        return false;
+    }
+    terminal || set("CLICOLOR_FORCE")
 }
 
 /// Prints an error and picks its exit code.
@@ -557,16 +603,33 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let migrator = Migrator::load(config)?;
             print_warnings(&migrator);
             if run.dry_run {
-                let plan = migrator.plan_migrate(to, run.options().checks).await?;
+                let checks = run.options().checks;
+                if let Some(finish) = migrator.plan_finish_rollback(checks).await? {
+                    writeln!(
+                        out,
+                        "a rollback stopped midway: its migrations are undone first, then applied"
+                    )?;
+                    print_dry_run(&mut out, &migrator, &finish, "undo").await?;
+                    writeln!(out)?;
+                }
+                let plan = migrator.plan_migrate(to, checks).await?;
                 return print_dry_run(&mut out, &migrator, &plan, "apply").await;
             }
-            let report = migrator
-                .migrate(to, run.options(), &progress("applied"))
-                .await?;
+            let report = migrator.migrate(to, run.options(), &progress()).await?;
+            if !report.undone.is_empty() {
+                summary(
+                    &mut out,
+                    "finished an interrupted rollback: undone",
+                    report.undone.len(),
+                    None,
+                    "",
+                )?;
+            }
             summary(
                 &mut out,
                 "applied",
                 report.versions.len(),
+                Some(&report.requests),
                 "everything is up to date",
             )?;
             Ok(exit::OK)
@@ -580,7 +643,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let migrator = Migrator::load(config)?;
             let target = match (version, all) {
                 (Some(v), _) => RollbackTarget::To(v),
-                (None, true) => RollbackTarget::To(0),
+                (None, true) => RollbackTarget::All,
                 (None, false) => RollbackTarget::Last,
             };
             if run.dry_run {
@@ -592,12 +655,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 return Ok(exit::REFUSED);
             }
             let report = migrator
-                .rollback(target, run.options(), &progress("undone"))
+                .rollback(target, run.options(), &progress())
                 .await?;
             summary(
                 &mut out,
                 "undone",
                 report.versions.len(),
+                Some(&report.requests),
                 "nothing to roll back",
             )?;
             Ok(exit::OK)
@@ -605,6 +669,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
+/// The warnings of the migration files, each once, on stderr.
 fn print_warnings(migrator: &Migrator) {
     for warning in migrator.project.warnings.warnings() {
         eprintln!("{warning}\n");
@@ -628,15 +693,22 @@ fn confirm(migrator: &Migrator) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
-fn progress(verb: &'static str) -> impl Fn(Event) + Sync {
+/// Prints each finished version; `migrate` may undo versions first (to finish a rollback that
+/// stopped midway), which are printed as undone.
+fn progress() -> impl Fn(Event) + Sync {
     move |event| {
         if let Event::Finished {
+            direction,
             version,
             name,
             operations,
             elapsed,
         } = event
         {
+            let verb = match direction {
+                Direction::Up => "applied",
+                Direction::Down => "undone",
+            };
             println!(
                 "  {verb:>8} {version} {name} ({operations} {}, {:.2}s)",
                 if operations == 1 {
@@ -650,11 +722,35 @@ fn progress(verb: &'static str) -> impl Fn(Event) + Sync {
     }
 }
 
-fn summary(out: &mut impl Write, verb: &str, count: usize, nothing: &str) -> io::Result<()> {
+/// A last line of `migrate` and `rollback`: how many migrations, with how many AWS requests
+/// when `requests` is given (by action under -v).
+fn summary(
+    out: &mut impl Write,
+    verb: &str,
+    count: usize,
+    requests: Option<&RequestCounts>,
+    nothing: &str,
+) -> io::Result<()> {
+    let requests = match requests {
+        Some(counts) => {
+            if !counts.is_empty() {
+                let by_action: Vec<String> = counts
+                    .iter()
+                    .map(|(action, n)| format!("{action} {n}"))
+                    .collect();
+                tracing::info!("AWS requests: {}", by_action.join(", "));
+            }
+            match lariat::aws::requests::total(counts) {
+                1 => " (1 AWS request)".to_owned(),
+                n => format!(" ({n} AWS requests)"),
+            }
+        }
+        None => String::new(),
+    };
     match count {
         0 => writeln!(out, "{nothing}"),
-        1 => writeln!(out, "{verb} 1 migration"),
-        n => writeln!(out, "{verb} {n} migrations"),
+        1 => writeln!(out, "{verb} 1 migration{requests}"),
+        n => writeln!(out, "{verb} {n} migrations{requests}"),
     }
 }
 
@@ -730,6 +826,28 @@ fn print_status(out: &mut impl Write, statuses: &[lariat::plan::Status]) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_unless_told() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |key: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        assert!(colour(true, env(&[])));
+        assert!(!colour(false, env(&[])));
+        assert!(!colour(true, env(&[("NO_COLOR", "1")])));
+        assert!(colour(true, env(&[("NO_COLOR", "")])));
+        assert!(colour(false, env(&[("CLICOLOR_FORCE", "1")])));
+        assert!(!colour(false, env(&[("CLICOLOR_FORCE", "0")])));
+        assert!(!colour(
+            true,
+            env(&[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")])
+        ));
+    }
 
     #[test]
     fn cli_is_well_formed() {
