@@ -274,12 +274,12 @@ fn message_number(id: &str) -> u64 {
 impl Source for MemoryQueue {
     async fn queue_info(&self, name: &str) -> Result<QueueInfo, AwsError> {
         if name != self.name {
-            return Err(AwsError::Request {
-                action: "sqs:GetQueueUrl",
-                resource: name.to_owned(),
-                code: Some("AWS.SimpleQueueService.NonExistentQueue".into()),
-                message: format!("this memory queue is called {}", self.name),
-            });
+            return Err(AwsError::failed(
+                "sqs:GetQueueUrl",
+                name,
+                Some("AWS.SimpleQueueService.NonExistentQueue"),
+                format!("this memory queue is called {}", self.name),
+            ));
         }
         Ok(QueueInfo {
             url: self.name.clone(),
