@@ -84,20 +84,8 @@ async fn main() -> anyhow::Result<()> {
     let aws = Aws::from_sdk_config(&config, ACCOUNT)?;
     wait_until_ready(&aws).await?;
 
-    let defaults = NamingDefaults {
-        instance: "bench".into(),
-        publisher: "bench".into(),
-    };
-    let envelopes: Vec<Envelope> = (0..args.count)
-        .map(|i| {
-            Event::new(
-                "user_created",
-                json!({ "n": i, "mail": "john.doe@example.com" }),
-            )
-            .publisher("bench")
-            .build()
-        })
-        .collect::<Result<_, _>>()?;
+    let defaults = defaults();
+    let envelopes = envelopes(args.count)?;
     let (plain_name, publisher_options, counted) = setup(&aws, args.via).await?;
     println!(
         "emulator {endpoint}; {} messages per side, via {:?}",
@@ -164,13 +152,16 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Microseconds per message of the publisher alone, with the null and the fake transport.
-async fn own_cost(count: usize) -> anyhow::Result<()> {
-    let defaults = || NamingDefaults {
+fn defaults() -> NamingDefaults {
+    NamingDefaults {
         instance: "bench".into(),
         publisher: "bench".into(),
-    };
-    let envelopes: Vec<Envelope> = (0..count)
+    }
+}
+
+/// `count` envelopes, `n` counting up.
+fn envelopes(count: usize) -> anyhow::Result<Vec<Envelope>> {
+    let envelopes = (0..count)
         .map(|i| {
             Event::new(
                 "user_created",
@@ -180,6 +171,12 @@ async fn own_cost(count: usize) -> anyhow::Result<()> {
             .build()
         })
         .collect::<Result<_, _>>()?;
+    Ok(envelopes)
+}
+
+/// Microseconds per message of the publisher alone, with the null and the fake transport.
+async fn own_cost(count: usize) -> anyhow::Result<()> {
+    let envelopes = envelopes(count)?;
     let options = PublishOptions::topic();
     println!("publisher's own cost, {count} messages, no network");
     for (name, publisher) in [
