@@ -70,7 +70,7 @@ def main() -> None:
     p(f"lariat benchmark, {env['BENCH_DATE']}: {env['BENCH_MIGRATIONS']} migrations, "
       f"{created + subs} resources ({topics} topics, {queues} queues, {subs} subscriptions)")
     p(f"emulator: moto_server {env['BENCH_MOTO']} on 127.0.0.1, fresh and private to this run; "
-      f"{env['BENCH_CPUS']} CPUs; lariat {env['BENCH_LARIAT']} (release), account id given "
+      f"{env['BENCH_CPUS']} CPUs; lariat {env['BENCH_LARIAT']} ({env.get('BENCH_BUILD') or 'release'}), account id given "
       f"(no STS call); requests counted from the emulator's access log; emulator CPU: the "
       f"CPU time moto_server used meanwhile (it serves one request at a time, GIL-bound)")
     latency = env.get("BENCH_LATENCY_MS") or "0"
@@ -119,6 +119,15 @@ def main() -> None:
         res, sub = main_up.by_kind["res"] / created, main_up.by_kind["sub"] / subs
         p(f"  [{'met' if res <= 2 else 'NOT met'}] at most 2 requests per created topic or queue: {res:.2f}")
         p(f"  [{'met' if sub <= 3 else 'NOT met'}] at most 3 requests per subscription: {sub:.2f}")
+    if main_up:
+        sub = main_up.by_kind["sub"] / subs
+        p("goals (issue 16):")
+        p(f"  [{'met' if sub <= 1 else 'NOT met'}] one request per subscription on a fresh account: {sub:.2f}")
+        if base_up:
+            speed = base_up.seconds / main_up.seconds
+            want = 12 if float(latency) >= 20 else 2.4
+            p(f"  [{'met' if speed >= want else 'NOT met'}] migrate at least {want}x faster than the baseline "
+              f"with {latency} ms per request: {speed:.1f}x")
     if "validate-big" in phases:
         s = phases["validate-big"].seconds
         p(f"  [{'met' if s < 1 else 'NOT met'}] validate of {env['BENCH_BIG_MIGRATIONS']} files under 1 s: {s:.2f} s")

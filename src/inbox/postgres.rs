@@ -12,7 +12,9 @@ use sqlx::{ConnectOptions as _, Connection as _};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::{now_micros, Backend, InboxDatabase, InboxError, InboxMessage, ListFilter, RowState};
+use crate::db::now_micros;
+
+use super::{Backend, InboxDatabase, InboxError, InboxMessage, ListFilter, RowState};
 
 /// Connections of a pool opened by URL (the CLI, tests); services pass their own pool.
 const POOL_CONNECTIONS: u32 = 10;

@@ -13,9 +13,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, Sq
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
+use crate::db::now_micros;
+
 use super::{
-    now_micros, parse_json, parse_uuid, Backend, InboxDatabase, InboxError, InboxMessage,
-    ListFilter, RowState,
+    parse_json, parse_uuid, Backend, InboxDatabase, InboxError, InboxMessage, ListFilter, RowState,
 };
 
 /// How long a statement waits for another connection's write lock: handlers hold it.

@@ -16,11 +16,13 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, Postgr
 use sqlx::{ConnectOptions, Connection, QueryBuilder};
 use tokio::sync::Mutex;
 
+use crate::db::connect_error;
+
 use super::sealed::{Insert, NewRow};
 use super::{
-    connect_error, cut_error, push_resend_filter, push_split_filter, query_error, row_from,
-    stats_from, Backend, Claim, FailedRow, OutboxError, OutboxStore, RawRow, RawStats,
-    ResendFilter, Row, TargetStats, ROW_COLUMNS,
+    cut_error, push_resend_filter, push_split_filter, query_error, row_from, stats_from, Backend,
+    Claim, FailedRow, OutboxError, OutboxStore, RawRow, RawStats, ResendFilter, Row, TargetStats,
+    ROW_COLUMNS,
 };
 
 /// Connections per relay process: batches settling at once, the lease keeper and stats.

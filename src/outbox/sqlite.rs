@@ -16,10 +16,12 @@ use sqlx::sqlite::{
 };
 use sqlx::QueryBuilder;
 
+use crate::db::connect_error;
+
 use super::sealed::{Insert, NewRow};
 use super::{
-    connect_error, cut_error, push_id_list, push_resend_filter, push_split_filter, query_error,
-    row_from, stats_from, Backend, Claim, FailedRow, OutboxError, OutboxStore, RawRow, RawStats,
+    cut_error, push_id_list, push_resend_filter, push_split_filter, query_error, row_from,
+    stats_from, Backend, Claim, FailedRow, OutboxError, OutboxStore, RawRow, RawStats,
     ResendFilter, Row, TargetStats, ROW_COLUMNS,
 };
 
@@ -108,8 +110,7 @@ pub(super) struct SqliteOutbox {
 
 impl SqliteOutbox {
     pub(super) async fn connect(url: &str, table: &str) -> Result<Self, OutboxError> {
-        let rest = url.split_once(':').map_or("", |(_, rest)| rest);
-        let path = rest.strip_prefix("//").unwrap_or(rest);
+        let path = crate::db::sqlite_path(url);
         let options = SqliteConnectOptions::from_str(&format!("sqlite:{path}"))
             .map_err(connect_error(url))?
             .create_if_missing(true)
