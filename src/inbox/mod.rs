@@ -2,9 +2,10 @@
 //! delivery, with the client-error / retry distinction of the Ruby gem cyclone_lariat.
 //!
 //! Every message a [`Consumer`] receives is stored by uuid in the inbox table (default
-//! `lariat_inbox`) before the service's [`Handler`] runs. The handler gets the open database
-//! transaction that marks the message processed, so its own writes commit together with that
-//! mark, or not at all. What happens next depends on the handler's answer:
+//! `lariat_inbox`) before the service's [`Handler`] runs, in the open database transaction the
+//! handler gets and that marks the message processed: the row, the handler's own writes and
+//! the mark commit together (one commit per message), or not at all; after an error the row is
+//! stored on its own. What happens next depends on the handler's answer:
 //!
 //! | handler returns                      | inbox row                         | SQS message          |
 //! |--------------------------------------|-----------------------------------|----------------------|
@@ -85,6 +86,7 @@ mod consumer;
 mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod source;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -110,6 +112,7 @@ pub use crate::db::Backend;
 pub use consumer::{
     Consumer, ConsumerOptions, ConsumerReport, Failure, FailureKind, MessageReport, Outcome,
 };
+pub use source::{MemoryQueue, Source};
 
 /// The inbox table unless configured otherwise.
 pub const DEFAULT_TABLE: &str = "lariat_inbox";
@@ -514,7 +517,11 @@ pub trait InboxDatabase: sqlx::Database + private::Sealed {
     async fn connect(url: &str) -> Result<Pool<Self>, sqlx::Error>;
 
     /// Inserts `row` unless a row with its uuid exists.
-    async fn insert(pool: &Pool<Self>, table: &str, row: &InboxMessage) -> Result<(), sqlx::Error>;
+    async fn insert(
+        conn: &mut Self::Connection,
+        table: &str,
+        row: &InboxMessage,
+    ) -> Result<(), sqlx::Error>;
 
     /// Begins the transaction a message is handled in (on SQLite, `BEGIN IMMEDIATE`).
     async fn begin(pool: &Pool<Self>) -> Result<Transaction<'static, Self>, sqlx::Error>;
@@ -775,9 +782,33 @@ impl<DB: InboxDatabase> Inbox<DB> {
 
     /// Stores a newly received message (valid or not) unless its uuid is already there.
     async fn store(&self, row: &InboxMessage) -> Result<(), InboxError> {
-        DB::insert(&self.pool, &self.table, row)
+        let fail = || self.query_error(format!("store message {}", row.uuid));
+        let mut conn = self.pool.acquire().await.map_err(fail())?;
+        DB::insert(&mut conn, &self.table, row)
             .await
-            .map_err(self.query_error(format!("store message {}", row.uuid)))
+            .map_err(fail())
+    }
+
+    /// Stores a newly received message and handles it in one transaction: the row, the
+    /// handler's writes and the processed mark commit together (one commit per message). A
+    /// row stored before (a redelivered copy) is locked and handled as [`Inbox::handle`]
+    /// does. After a client or retryable error the row is stored on its own, with the error
+    /// or unprocessed.
+    async fn receive<H: Handler<DB>>(
+        &self,
+        row: &InboxMessage,
+        incoming: &Incoming,
+        handler: &H,
+    ) -> Result<Outcome, InboxError> {
+        let uuid = incoming.uuid();
+        let mut tx = DB::begin(&self.pool)
+            .await
+            .map_err(self.query_error(format!("begin the transaction of {uuid}")))?;
+        DB::insert(&mut *tx, &self.table, row)
+            .await
+            .map_err(self.query_error(format!("store message {uuid}")))?;
+        self.handle_in(tx, incoming, handler, false, Some(row))
+            .await
     }
 
     async fn store_client_error(
@@ -801,9 +832,24 @@ impl<DB: InboxDatabase> Inbox<DB> {
         allow_client_error: bool,
     ) -> Result<Outcome, InboxError> {
         let uuid = incoming.uuid();
-        let mut tx = DB::begin(&self.pool)
+        let tx = DB::begin(&self.pool)
             .await
             .map_err(self.query_error(format!("begin the transaction of {uuid}")))?;
+        self.handle_in(tx, incoming, handler, allow_client_error, None)
+            .await
+    }
+
+    /// Locks the message's row in `tx` and runs the handler there, as [`Inbox::handle`];
+    /// `fresh` is the row `tx` inserted, to store again after a rollback.
+    async fn handle_in<H: Handler<DB>>(
+        &self,
+        mut tx: Transaction<'static, DB>,
+        incoming: &Incoming,
+        handler: &H,
+        allow_client_error: bool,
+        fresh: Option<&InboxMessage>,
+    ) -> Result<Outcome, InboxError> {
+        let uuid = incoming.uuid();
         let state = DB::lock(&mut *tx, &self.table, uuid)
             .await
             .map_err(self.query_error(format!("lock the row of {uuid}")))?;
@@ -836,13 +882,23 @@ impl<DB: InboxDatabase> Inbox<DB> {
             Err(HandlerError::Client { message, details }) => {
                 // The handler's own writes are undone; only the error is kept.
                 drop(tx);
+                if let Some(row) = fresh {
+                    self.store(row).await?;
+                }
                 self.store_client_error(uuid, &message, details.as_ref())
                     .await?;
                 Ok(Outcome::ClientError { message, details })
             }
-            Err(error @ HandlerError::Retry(_)) => Ok(Outcome::Retry {
-                error: error.to_string(),
-            }),
+            Err(error @ HandlerError::Retry(_)) => {
+                drop(tx);
+                if let Some(row) = fresh {
+                    // Kept unprocessed, for the redelivered copy and for replays.
+                    self.store(row).await?;
+                }
+                Ok(Outcome::Retry {
+                    error: error.to_string(),
+                })
+            }
         }
     }
 

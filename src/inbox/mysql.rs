@@ -81,7 +81,11 @@ impl InboxDatabase for MySql {
             .connect_lazy_with(options))
     }
 
-    async fn insert(pool: &MySqlPool, table: &str, row: &InboxMessage) -> Result<(), sqlx::Error> {
+    async fn insert(
+        conn: &mut MySqlConnection,
+        table: &str,
+        row: &InboxMessage,
+    ) -> Result<(), sqlx::Error> {
         // Not INSERT IGNORE: that would also turn real errors into warnings.
         let sql = format!(
             "INSERT INTO `{table}` (uuid, type, version, publisher, request_id, data, message,
@@ -102,7 +106,7 @@ impl InboxDatabase for MySql {
             .bind(row.client_error_details.as_ref().map(Value::to_string))
             .bind(row.sent_at.map(|t| t.naive_utc()))
             .bind(row.received_at.naive_utc())
-            .execute(pool)
+            .execute(conn)
             .await?;
         Ok(())
     }

@@ -83,7 +83,11 @@ impl InboxDatabase for Postgres {
             .connect_lazy_with(options))
     }
 
-    async fn insert(pool: &PgPool, table: &str, row: &InboxMessage) -> Result<(), sqlx::Error> {
+    async fn insert(
+        conn: &mut PgConnection,
+        table: &str,
+        row: &InboxMessage,
+    ) -> Result<(), sqlx::Error> {
         let sql = format!(
             r#"INSERT INTO "{table}" (uuid, type, version, publisher, request_id, data, message,
                    queue, client_error_message, client_error_details, sent_at, received_at)
@@ -103,7 +107,7 @@ impl InboxDatabase for Postgres {
             .bind(row.client_error_details.as_ref().map(Json))
             .bind(row.sent_at)
             .bind(row.received_at)
-            .execute(pool)
+            .execute(conn)
             .await?;
         Ok(())
     }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use sqlx::QueryBuilder;
 
@@ -114,6 +115,9 @@ impl SqliteOutbox {
             .map_err(connect_error(url))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // Durable against a crash of the process; a power loss may undo the last relay
+            // writes, which only sends their rows again (at-least-once delivery).
+            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
