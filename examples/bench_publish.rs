@@ -10,6 +10,14 @@
 //! sends `--count` identical envelopes to its own queue (or to its own topic, each with one
 //! raw-delivery queue subscribed); the queues are counted afterwards to check nothing was lost.
 //! moto serves about 80 SendMessage calls a second, so 10,000 plain sends take about 2 minutes.
+//!
+//! ```text
+//! cargo run --release --example bench_publish -- --fake [--count 100000]
+//! ```
+//!
+//! measures the publisher's own cost instead, without an emulator: microseconds per message
+//! through `publish_batch` and `publish` with [`Publisher::null`] (every check, nothing sent,
+//! nothing kept) and [`Publisher::fake`] (every message recorded).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -43,6 +51,9 @@ struct Args {
     /// Batch calls in flight at once in the publisher.
     #[arg(long, default_value_t = lariat::publish::DEFAULT_MAX_IN_FLIGHT)]
     in_flight: usize,
+    /// Measure the publisher's own cost per message, with no emulator.
+    #[arg(long)]
+    fake: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -54,6 +65,9 @@ enum Via {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.fake {
+        return own_cost(args.count).await;
+    }
     let (_moto, endpoint) = match &args.endpoint {
         Some(url) => (None, url.clone()),
         None => {
@@ -70,20 +84,8 @@ async fn main() -> anyhow::Result<()> {
     let aws = Aws::from_sdk_config(&config, ACCOUNT)?;
     wait_until_ready(&aws).await?;
 
-    let defaults = NamingDefaults {
-        instance: "bench".into(),
-        publisher: "bench".into(),
-    };
-    let envelopes: Vec<Envelope> = (0..args.count)
-        .map(|i| {
-            Event::new(
-                "user_created",
-                json!({ "n": i, "mail": "john.doe@example.com" }),
-            )
-            .publisher("bench")
-            .build()
-        })
-        .collect::<Result<_, _>>()?;
+    let defaults = defaults();
+    let envelopes = envelopes(args.count)?;
     let (plain_name, publisher_options, counted) = setup(&aws, args.via).await?;
     println!(
         "emulator {endpoint}; {} messages per side, via {:?}",
@@ -147,6 +149,59 @@ async fn main() -> anyhow::Result<()> {
         "ratio publisher / plain:           {:>8.2}x",
         rate(batched) / rate(plain)
     );
+    Ok(())
+}
+
+fn defaults() -> NamingDefaults {
+    NamingDefaults {
+        instance: "bench".into(),
+        publisher: "bench".into(),
+    }
+}
+
+/// `count` envelopes, `n` counting up.
+fn envelopes(count: usize) -> anyhow::Result<Vec<Envelope>> {
+    let envelopes = (0..count)
+        .map(|i| {
+            Event::new(
+                "user_created",
+                json!({ "n": i, "mail": "john.doe@example.com" }),
+            )
+            .publisher("bench")
+            .build()
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(envelopes)
+}
+
+/// Microseconds per message of the publisher alone, with the null and the fake transport.
+async fn own_cost(count: usize) -> anyhow::Result<()> {
+    let envelopes = envelopes(count)?;
+    let options = PublishOptions::topic();
+    println!("publisher's own cost, {count} messages, no network");
+    for (name, publisher) in [
+        ("null", Publisher::null(defaults())),
+        ("fake", Publisher::fake(defaults())),
+    ] {
+        let started = Instant::now();
+        let results = publisher.publish_batch(&envelopes, &options).await;
+        let batch = started.elapsed();
+        if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
+            bail!("{name}: {e}");
+        }
+        publisher.take_sent();
+        let started = Instant::now();
+        for envelope in &envelopes {
+            publisher.publish(envelope, &options).await?;
+        }
+        let single = started.elapsed();
+        let micros = |d: Duration| d.as_secs_f64() * 1e6 / count as f64;
+        println!(
+            "  {name} transport: publish_batch {:>6.2} µs/message, publish {:>6.2} µs/message",
+            micros(batch),
+            micros(single)
+        );
+    }
     Ok(())
 }
 

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::db::redact_url;
 use crate::naming::{self, NamingDefaults};
-use crate::store::redact_url;
 
 /// The config file looked for in the current directory.
 pub const DEFAULT_CONFIG_FILE: &str = "lariat.toml";

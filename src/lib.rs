@@ -11,6 +11,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod db;
 pub mod diagnostic;
 pub mod duration;
 pub mod executor;

@@ -26,7 +26,9 @@
 //! so a message published twice (a retry) is delivered once within AWS's 5-minute window.
 //!
 //! [`Publisher::fake`] records messages instead of sending them, after the same checks, for
-//! applications' own tests; read them back with [`Publisher::sent`].
+//! applications' own tests; read them back with [`Publisher::sent`]. [`Publisher::null`]
+//! checks and drops them, keeping nothing: what lariat itself costs, without a network
+//! (benchmarks, load tests of a relay).
 //!
 //! ```no_run
 //! use lariat::aws::Aws;
@@ -50,6 +52,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::stream::{self, StreamExt};
@@ -376,10 +379,11 @@ impl PublishError {
     }
 }
 
-/// Sends messages over AWS, or records them in fake mode.
+/// Sends messages over AWS, records them in fake mode, or counts and drops them.
 enum Transport {
     Aws(Aws),
     Fake(Mutex<Vec<SentMessage>>),
+    Null(AtomicU64),
 }
 
 impl fmt::Debug for Transport {
@@ -387,6 +391,7 @@ impl fmt::Debug for Transport {
         match self {
             Transport::Aws(_) => f.write_str("Aws"),
             Transport::Fake(_) => f.write_str("Fake"),
+            Transport::Null(_) => f.write_str("Null"),
         }
     }
 }
@@ -407,10 +412,32 @@ struct Entry {
     index: usize,
     uuid: Uuid,
     out: OutMessage,
-    envelope: Envelope,
+    /// Kept for the record of a fake publisher only.
+    envelope: Option<Envelope>,
+}
+
+/// A message in its wire form already (an outbox row's stored body), with the envelope
+/// fields its standard attributes come from; sent as it is, without being read again.
+#[derive(Debug)]
+pub(crate) struct Stored<'a> {
+    /// The envelope's uuid.
+    pub uuid: Uuid,
+    /// The envelope as JSON text.
+    pub body: &'a str,
+    /// `event_…` or `command_…`.
+    pub message_type: &'a str,
+    /// `event` or `command`.
+    pub kind: &'static str,
+    /// The envelope's publisher.
+    pub publisher: &'a str,
+    /// Where it goes: [`PublishOptions::name`] must be set.
+    pub options: &'a PublishOptions,
 }
 
 type Outcome = (usize, Result<Published, PublishError>);
+
+/// A checked message: its target, uuid, wire form and (for a recording fake) envelope.
+type Prepared = Result<(Target, Uuid, OutMessage, Option<Envelope>), PublishError>;
 
 /// Topic ARNs and queue URLs by resource and name.
 type AddressCache = HashMap<(ResourceKind, String), Arc<str>>;
@@ -427,6 +454,21 @@ impl Publisher {
     /// `fake-2`, ...; read the messages with [`Publisher::sent`].
     pub fn fake(defaults: NamingDefaults) -> Self {
         Self::with_transport(Transport::Fake(Mutex::new(Vec::new())), defaults)
+    }
+
+    /// A publisher that runs every check a real one does, then drops the message: no
+    /// network, no record. It returns ids `null-1`, `null-2`, ...; [`Publisher::dropped`]
+    /// counts them. For measuring lariat's own cost per message, and a relay's ceiling.
+    pub fn null(defaults: NamingDefaults) -> Self {
+        Self::with_transport(Transport::Null(AtomicU64::new(0)), defaults)
+    }
+
+    /// How many messages a [`Publisher::null`] has dropped; 0 for any other.
+    pub fn dropped(&self) -> u64 {
+        match &*self.transport {
+            Transport::Null(count) => count.load(Ordering::Relaxed),
+            _ => 0,
+        }
     }
 
     fn with_transport(transport: Transport, defaults: NamingDefaults) -> Self {
@@ -460,9 +502,9 @@ impl Publisher {
         &self.defaults
     }
 
-    /// Whether this publisher records instead of sending.
+    /// Whether this publisher records or drops instead of sending.
     pub fn is_fake(&self) -> bool {
-        matches!(*self.transport, Transport::Fake(_))
+        !matches!(*self.transport, Transport::Aws(_))
     }
 
     /// Starts an event from the default publisher.
@@ -479,7 +521,7 @@ impl Publisher {
     pub fn sent(&self) -> Vec<SentMessage> {
         match &*self.transport {
             Transport::Fake(log) => log.lock().unwrap_or_else(PoisonError::into_inner).clone(),
-            Transport::Aws(_) => Vec::new(),
+            Transport::Aws(_) | Transport::Null(_) => Vec::new(),
         }
     }
 
@@ -489,7 +531,7 @@ impl Publisher {
             Transport::Fake(log) => {
                 std::mem::take(&mut *log.lock().unwrap_or_else(PoisonError::into_inner))
             }
-            Transport::Aws(_) => Vec::new(),
+            Transport::Aws(_) | Transport::Null(_) => Vec::new(),
         }
     }
 
@@ -511,7 +553,16 @@ impl Publisher {
         let target = self.target(envelope, options)?;
         let out = prepare(envelope, options, &target, self.max_message_bytes)?;
         match &*self.transport {
-            Transport::Fake(log) => Ok(record(log, &target, envelope, out)),
+            Transport::Fake(log) => {
+                let entry = Entry {
+                    index: 0,
+                    uuid: envelope.uuid(),
+                    out,
+                    envelope: Some(envelope.clone()),
+                };
+                record(log, &target, entry)
+            }
+            Transport::Null(count) => Ok(drop_message(count, &target, envelope.uuid())),
             Transport::Aws(aws) => {
                 let address = self.address(aws, &target);
                 let accepted = aws
@@ -545,14 +596,53 @@ impl Publisher {
         &self,
         messages: &[(&Envelope, &PublishOptions)],
     ) -> Vec<Result<Published, PublishError>> {
+        let records = matches!(*self.transport, Transport::Fake(_));
+        let prepared = messages.iter().map(|(envelope, options)| {
+            let target = self.target(envelope, options)?;
+            let out = prepare(envelope, options, &target, self.max_message_bytes)?;
+            let kept = records.then(|| (*envelope).clone());
+            Ok((target, envelope.uuid(), out, kept))
+        });
+        self.send_prepared(prepared.collect()).await
+    }
+
+    /// Publishes messages whose bodies are serialized already, as they are, like
+    /// [`Publisher::publish_many`]. A fake publisher records each with the envelope it reads
+    /// as.
+    pub(crate) async fn publish_stored(
+        &self,
+        messages: &[Stored<'_>],
+    ) -> Vec<Result<Published, PublishError>> {
+        let prepared = messages.iter().map(|m| {
+            let options = m.options;
+            let name = options.name.as_deref().unwrap_or_default();
+            let target = named_target(options.via, name, options.fifo)?;
+            let standard = StandardAttributes {
+                message_type: m.message_type,
+                kind: m.kind,
+                publisher: m.publisher,
+            };
+            let body = m.body.to_owned();
+            let out = finish(
+                m.uuid,
+                body,
+                &standard,
+                options,
+                &target,
+                self.max_message_bytes,
+            )?;
+            Ok((target, m.uuid, out, None))
+        });
+        self.send_prepared(prepared.collect()).await
+    }
+
+    /// Sends checked messages per target, in batch calls; one result per message, in order.
+    async fn send_prepared(&self, prepared: Vec<Prepared>) -> Vec<Result<Published, PublishError>> {
         let mut results: Vec<Option<Result<Published, PublishError>>> =
-            (0..messages.len()).map(|_| None).collect();
+            (0..prepared.len()).map(|_| None).collect();
         let mut by_target: Vec<(Target, Vec<Entry>)> = Vec::new();
-        for (index, (envelope, options)) in messages.iter().enumerate() {
-            let prepared = self.target(envelope, options).and_then(|target| {
-                prepare(envelope, options, &target, self.max_message_bytes).map(|o| (target, o))
-            });
-            let (target, mut out) = match prepared {
+        for (index, prepared) in prepared.into_iter().enumerate() {
+            let (target, uuid, mut out, envelope) = match prepared {
                 Ok(p) => p,
                 Err(e) => {
                     results[index] = Some(Err(e));
@@ -562,9 +652,9 @@ impl Publisher {
             out.id = index.to_string();
             let entry = Entry {
                 index,
-                uuid: envelope.uuid(),
+                uuid,
                 out,
-                envelope: (*envelope).clone(),
+                envelope,
             };
             match by_target.iter_mut().find(|(t, _)| *t == target) {
                 Some((_, entries)) => entries.push(entry),
@@ -638,7 +728,13 @@ impl Publisher {
             Transport::Fake(log) => {
                 return chunk
                     .into_iter()
-                    .map(|e| (e.index, Ok(record(log, target, &e.envelope, e.out))))
+                    .map(|e| (e.index, record(log, target, e)))
+                    .collect();
+            }
+            Transport::Null(count) => {
+                return chunk
+                    .into_iter()
+                    .map(|e| (e.index, Ok(drop_message(count, target, e.uuid))))
                     .collect();
             }
             Transport::Aws(aws) => aws,
@@ -735,23 +831,43 @@ fn match_outcome(target: &Target, chunk: &[Entry], outcome: BatchOutcome) -> Vec
 fn record(
     log: &Mutex<Vec<SentMessage>>,
     target: &Target,
-    envelope: &Envelope,
-    out: OutMessage,
-) -> Published {
+    entry: Entry,
+) -> Result<Published, PublishError> {
+    let out = entry.out;
+    let envelope = match entry.envelope {
+        Some(envelope) => envelope,
+        // A stored body: the record shows it as it would be sent, and what it reads as.
+        None => Envelope::from_json(&out.body).map_err(|e| PublishError::Request {
+            target: target.clone(),
+            code: None,
+            message: format!("the stored body is not a valid envelope: {e}"),
+        })?,
+    };
     let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
     let message_id = format!("fake-{}", log.len() + 1);
     log.push(SentMessage {
         target: target.clone(),
-        envelope: envelope.clone(),
         body: out.body,
         attributes: out.attributes,
         group_id: out.group_id,
         deduplication_id: out.deduplication_id,
         message_id: message_id.clone(),
+        envelope,
     });
-    Published {
-        uuid: envelope.uuid(),
+    Ok(Published {
+        uuid: entry.uuid,
         message_id,
+        sequence_number: None,
+        target: target.clone(),
+    })
+}
+
+/// Counts a message a null publisher drops.
+fn drop_message(count: &AtomicU64, target: &Target, uuid: Uuid) -> Published {
+    let n = count.fetch_add(1, Ordering::Relaxed) + 1;
+    Published {
+        uuid,
+        message_id: format!("null-{n}"),
         sequence_number: None,
         target: target.clone(),
     }
@@ -769,13 +885,7 @@ pub fn target(
         Via::Queue => ResourceKind::Queue,
     };
     if let Some(name) = &options.name {
-        let fifo = options.fifo || name.ends_with(FIFO_SUFFIX);
-        naming::validate_name(name, fifo).map_err(|source| PublishError::Name { source })?;
-        return Ok(Target {
-            resource,
-            name: name.clone(),
-            fifo,
-        });
+        return named_target(options.via, name, options.fifo);
     }
     if let (ResourceKind::Topic, Some(dest)) = (resource, &options.dest) {
         return Err(PublishError::DestOnTopic { dest: dest.clone() });
@@ -798,9 +908,44 @@ pub fn target(
     })
 }
 
+/// A custom name as a target: FIFO when `fifo` is set or the name ends in `.fifo`.
+fn named_target(via: Via, name: &str, fifo: bool) -> Result<Target, PublishError> {
+    let resource = match via {
+        Via::Topic => ResourceKind::Topic,
+        Via::Queue => ResourceKind::Queue,
+    };
+    let fifo = fifo || name.ends_with(FIFO_SUFFIX);
+    naming::validate_name(name, fifo).map_err(|source| PublishError::Name { source })?;
+    Ok(Target {
+        resource,
+        name: name.to_owned(),
+        fifo,
+    })
+}
+
+/// The values of the standard attributes `type`, `kind` and `publisher`.
+struct StandardAttributes<'a> {
+    message_type: &'a str,
+    kind: &'a str,
+    publisher: &'a str,
+}
+
 /// The message attributes of an envelope: the standard ones plus the extra ones, checked.
 pub fn attributes(
     envelope: &Envelope,
+    extra: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, PublishError> {
+    let message_type = envelope.message_type().to_string();
+    let standard = StandardAttributes {
+        message_type: &message_type,
+        kind: envelope.kind().as_str(),
+        publisher: envelope.publisher(),
+    };
+    attributes_of(&standard, extra)
+}
+
+fn attributes_of(
+    standard: &StandardAttributes<'_>,
     extra: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, PublishError> {
     let count = RESERVED_ATTRIBUTES.len() + extra.len();
@@ -808,9 +953,9 @@ pub fn attributes(
         return Err(PublishError::TooManyAttributes { count });
     }
     let mut attributes = BTreeMap::from([
-        ("type".to_owned(), envelope.message_type().to_string()),
-        ("kind".to_owned(), envelope.kind().as_str().to_owned()),
-        ("publisher".to_owned(), envelope.publisher().to_owned()),
+        ("type".to_owned(), standard.message_type.to_owned()),
+        ("kind".to_owned(), standard.kind.to_owned()),
+        ("publisher".to_owned(), standard.publisher.to_owned()),
     ]);
     for (name, value) in extra {
         check_attribute(name, value)?;
@@ -883,6 +1028,31 @@ fn prepare(
     target: &Target,
     max_bytes: usize,
 ) -> Result<OutMessage, PublishError> {
+    let message_type = envelope.message_type().to_string();
+    let standard = StandardAttributes {
+        message_type: &message_type,
+        kind: envelope.kind().as_str(),
+        publisher: envelope.publisher(),
+    };
+    finish(
+        envelope.uuid(),
+        envelope.to_json(),
+        &standard,
+        options,
+        target,
+        max_bytes,
+    )
+}
+
+/// The wire message of a serialized envelope, after every check that does not need AWS.
+fn finish(
+    uuid: Uuid,
+    body: String,
+    standard: &StandardAttributes<'_>,
+    options: &PublishOptions,
+    target: &Target,
+    max_bytes: usize,
+) -> Result<OutMessage, PublishError> {
     let (group_id, deduplication_id) = if target.fifo {
         let group = options
             .group_id
@@ -894,7 +1064,7 @@ fn prepare(
         let dedup = options
             .deduplication_id
             .clone()
-            .unwrap_or_else(|| envelope.uuid().to_string());
+            .unwrap_or_else(|| uuid.to_string());
         check_fifo_id("deduplication id", &dedup)?;
         (Some(group), Some(dedup))
     } else if options.group_id.is_some() || options.deduplication_id.is_some() {
@@ -906,15 +1076,15 @@ fn prepare(
     };
     let out = OutMessage {
         id: String::new(),
-        body: envelope.to_json(),
-        attributes: attributes(envelope, &options.attributes)?,
+        body,
+        attributes: attributes_of(standard, &options.attributes)?,
         group_id,
         deduplication_id,
     };
     let size = message_size(&out);
     if size > max_bytes {
         return Err(PublishError::TooLarge {
-            uuid: envelope.uuid(),
+            uuid,
             size,
             max: max_bytes,
         });

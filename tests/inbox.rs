@@ -22,7 +22,7 @@ use common::Emulator;
 use lariat::aws::Aws;
 use lariat::inbox::{
     Consumer, ConsumerOptions, ConsumerReport, Failure, FailureKind, Handler, HandlerError, Inbox,
-    InboxDatabase, Incoming, ListFilter,
+    InboxDatabase, Incoming, ListFilter, MemoryQueue,
 };
 use lariat::message::Event;
 use predicates::str::contains;
@@ -738,6 +738,94 @@ async fn fifo_groups_keep_their_order<DB: TestDb>(url: Option<String>) {
     f.cleanup().await;
 }
 
+/// A consumer fed by a queue inside the process, no emulator: every outcome, each message
+/// stored and handled in one transaction, and a retried message's row kept unprocessed until
+/// its redelivery is handled.
+async fn a_memory_queue_feeds_the_consumer<DB: TestDb>(url: Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = url.unwrap_or_else(|| format!("sqlite://{}/inbox.db", dir.path().display()));
+    let inbox = Inbox::<DB>::connect(&url, &unique("inbox")).await.unwrap();
+    inbox.install().await.unwrap();
+    let handled_table = unique("handled");
+    DB::create_handled(inbox.pool(), &handled_table).await;
+    let queue = Arc::new(MemoryQueue::new("memory").visibility_timeout(Duration::from_millis(300)));
+    let (ok, ok_body) = envelope(json!({ "n": 1 }));
+    let (client, client_body) = envelope(json!({ "action": "client" }));
+    let (retry, retry_body) = envelope(json!({ "action": "fail_once" }));
+    for body in [&ok_body, &ok_body, &client_body, &retry_body] {
+        queue.send(body.as_str());
+    }
+    queue.send("not json");
+    let recorder = Recorder {
+        table: handled_table.clone(),
+        ..Recorder::default()
+    };
+    let seen = Arc::new(AtomicUsize::new(0));
+    let retried_row_was_kept = Arc::new(AtomicBool::new(false));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let consumer = Consumer::from_source(queue.clone(), inbox.clone(), "memory", recorder.clone())
+        .options(ConsumerOptions::default().wait_time(Duration::from_millis(100)))
+        .on_message({
+            let seen = seen.clone();
+            let kept = retried_row_was_kept.clone();
+            move |report| {
+                if report.uuid == retry && report.outcome.as_str() == "retry" {
+                    kept.store(true, Ordering::SeqCst);
+                }
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    let task = tokio::spawn(consumer.run(async move {
+        let _ = stopped.await;
+    }));
+    // five messages, and the redelivered copy of the retried one
+    eventually("six deliveries seen", Duration::from_secs(30), || {
+        let seen = seen.clone();
+        async move { seen.load(Ordering::SeqCst) == 6 }
+    })
+    .await;
+    let _ = stop.send(());
+    let report = task.await.unwrap().unwrap();
+    assert_eq!(
+        (
+            report.processed,
+            report.duplicates,
+            report.client_errors,
+            report.malformed,
+            report.retries
+        ),
+        (2, 1, 1, 1, 1),
+        "{report:?}"
+    );
+    assert!(retried_row_was_kept.load(Ordering::SeqCst));
+    assert_eq!(
+        (queue.deleted(), queue.waiting(), queue.hidden()),
+        (5, 0, 0)
+    );
+    assert_eq!(recorder.calls(ok), 1, "two copies, handled once");
+    let mut handled = DB::handled(inbox.pool(), &handled_table).await;
+    handled.sort();
+    let mut expected = vec![ok, retry];
+    expected.sort();
+    assert_eq!(handled, expected, "rolled-back attempts left no rows");
+    let rows = inbox.list(ListFilter::All, 10).await.unwrap();
+    assert_eq!(
+        rows.len(),
+        4,
+        "one row per uuid, the malformed body included"
+    );
+    assert!(row(rows.clone(), ok).await.processed_at.is_some());
+    assert!(row(rows.clone(), retry).await.processed_at.is_some());
+    let failed = row(rows, client).await;
+    assert!(failed.processed_at.is_none());
+    assert_eq!(
+        failed.client_error_message.as_deref(),
+        Some("user is not registered")
+    );
+    DB::drop_table(inbox.pool(), &handled_table).await;
+    DB::drop_table(inbox.pool(), inbox.table()).await;
+}
+
 /// Declares one test per backend for a scenario.
 macro_rules! on_every_backend {
     ($scenario:ident) => {
@@ -776,6 +864,7 @@ on_every_backend!(a_lenient_body_from_a_ruby_producer_is_handled);
 on_every_backend!(before_save_enriches_the_row);
 on_every_backend!(ten_consumers_lose_nothing);
 on_every_backend!(fifo_groups_keep_their_order);
+on_every_backend!(a_memory_queue_feeds_the_consumer);
 
 /// A handler slower than the visibility timeout keeps its message (the consumer extends it),
 /// and shutdown waits for it to finish.

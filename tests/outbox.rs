@@ -223,7 +223,7 @@ async fn committed_messages_arrive_rolled_back_ones_never() {
     create_queue(&aws, &n("shop-orders"), &[]).await;
     create_queue(&aws, &n("shop-orders.fifo"), &[]).await;
     for db in AppDb::all() {
-        eprintln!("{}", lariat::store::redact_url(&db.url));
+        eprintln!("{}", lariat::db::redact_url(&db.url));
         let store = db.store().await;
         let tag = db.table.clone();
         let committed = [
@@ -352,7 +352,7 @@ async fn a_rejecting_target_ends_in_dead_rows_while_the_rest_flows() {
     create_queue(&aws, &n("fine"), &[]).await;
     create_queue(&aws, &n("tiny"), &[("MaximumMessageSize", "1024")]).await;
     for db in AppDb::all() {
-        eprintln!("{}", lariat::store::redact_url(&db.url));
+        eprintln!("{}", lariat::db::redact_url(&db.url));
         let store = db.store().await;
         let mut messages = Vec::new();
         for i in 0..5 {

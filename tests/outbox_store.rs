@@ -438,7 +438,7 @@ macro_rules! on_every_database {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn $name() {
             for db in super::TestDb::all() {
-                eprintln!("{}: {}", stringify!($name), lariat::store::redact_url(&db.url));
+                eprintln!("{}: {}", stringify!($name), lariat::db::redact_url(&db.url));
                 super::$name(db).await;
             }
         }

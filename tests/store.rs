@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use chrono::Utc;
+use lariat::db::DbError;
 use lariat::store::{connect, StoreError, VersionState, VersionStore};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -613,7 +614,10 @@ async fn connection_errors_hide_the_password() {
             Err(err) => err,
             Ok(_) => panic!("connected to port 1?"),
         };
-        assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
+        assert!(
+            matches!(err, StoreError::Db(DbError::Connect { .. })),
+            "{err:?}"
+        );
         let text = format!("{} {err:?}", chain(&err));
         assert!(!text.contains("s3cr3t"), "password leaked: {text}");
         assert!(text.contains("lariat:***@127.0.0.1:1"), "{text}");

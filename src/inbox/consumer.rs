@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::{Handler, Inbox, InboxDatabase, InboxError, InboxMessage, Incoming};
+use super::{Handler, Inbox, InboxDatabase, InboxError, InboxMessage, Incoming, Source};
 use crate::aws::{Aws, SqsMessage, MAX_BATCH};
 use crate::message::read::{read_sqs_body, Received, Rules};
 use crate::message::Envelope;
@@ -234,7 +234,7 @@ type SaveHook = Arc<dyn Fn(&Envelope, &mut InboxMessage) + Send + Sync>;
 /// shutdown future completes. Run as many consumers on one queue as you like, in one process
 /// or many: the inbox keeps processing exactly-once.
 pub struct Consumer<DB: InboxDatabase, H> {
-    aws: Aws,
+    source: Arc<dyn Source>,
     inbox: Inbox<DB>,
     queue: String,
     handler: H,
@@ -248,8 +248,19 @@ impl<DB: InboxDatabase, H: Handler<DB> + 'static> Consumer<DB, H> {
     /// A consumer of the queue named `queue` (a standard name from
     /// [`crate::naming::NameParts::name`], or any other).
     pub fn new(aws: Aws, inbox: Inbox<DB>, queue: impl Into<String>, handler: H) -> Self {
+        Self::from_source(aws, inbox, queue, handler)
+    }
+
+    /// A consumer of the queue named `queue` of another [`Source`] than SQS, such as a
+    /// [`MemoryQueue`](super::MemoryQueue).
+    pub fn from_source(
+        source: impl Source,
+        inbox: Inbox<DB>,
+        queue: impl Into<String>,
+        handler: H,
+    ) -> Self {
         Self {
-            aws,
+            source: Arc::new(source),
             inbox,
             queue: queue.into(),
             handler,
@@ -302,7 +313,7 @@ impl<DB: InboxDatabase, H: Handler<DB> + 'static> Consumer<DB, H> {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> Result<ConsumerReport, InboxError> {
-        let info = self.aws.queue_info(&self.queue).await?;
+        let info = self.source.queue_info(&self.queue).await?;
         let visibility = self
             .options
             .visibility_timeout
@@ -314,7 +325,7 @@ impl<DB: InboxDatabase, H: Handler<DB> + 'static> Consumer<DB, H> {
             "consumer started"
         );
         let ctx = Arc::new(Context {
-            aws: self.aws,
+            source: self.source,
             inbox: self.inbox,
             queue: self.queue,
             url: info.url,
@@ -351,7 +362,7 @@ impl<DB: InboxDatabase, H: Handler<DB> + 'static> Consumer<DB, H> {
             let received = tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                received = ctx.aws.receive_messages(&ctx.url, permits.len(), self.options.wait_time) => received,
+                received = ctx.source.receive(&ctx.url, permits.len(), self.options.wait_time) => received,
             };
             let messages = match received {
                 Ok(messages) => {
@@ -419,7 +430,7 @@ fn units(messages: Vec<SqsMessage>, fifo: bool) -> Vec<Vec<SqsMessage>> {
 
 /// Everything the tasks of one consumer share.
 struct Context<DB: InboxDatabase, H> {
-    aws: Aws,
+    source: Arc<dyn Source>,
     inbox: Inbox<DB>,
     queue: String,
     url: String,
@@ -466,7 +477,7 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
                 .map(|m| m.receipt_handle.as_str())
                 .collect();
             match self
-                .aws
+                .source
                 .change_visibility(&self.url, &handles, self.visibility)
                 .await
             {
@@ -510,11 +521,7 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
             }
         };
         if outcome.is_final() {
-            if let Err(error) = self
-                .aws
-                .delete_message(&self.url, &message.receipt_handle)
-                .await
-            {
+            if let Err(error) = self.source.delete(&self.url, &message.receipt_handle).await {
                 // Harmless for correctness: the copy that comes back is acknowledged unhandled.
                 self.fail(
                     FailureKind::Aws,
@@ -557,9 +564,6 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
             hook(&envelope, &mut row);
             row.uuid = uuid;
         }
-        if let Err(error) = self.inbox.store(&row).await {
-            return self.infrastructure(message, Some(uuid), &error);
-        }
         let incoming = Incoming {
             envelope,
             queue: self.queue.clone(),
@@ -567,7 +571,7 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
             group_id: message.group_id.clone(),
             receive_count: message.receive_count,
         };
-        let outcome = match self.inbox.handle(&incoming, &self.handler, false).await {
+        let outcome = match self.inbox.receive(&row, &incoming, &self.handler).await {
             Ok(outcome) => outcome,
             Err(error) => return self.infrastructure(message, Some(uuid), &error),
         };

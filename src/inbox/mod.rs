@@ -2,9 +2,10 @@
 //! delivery, with the client-error / retry distinction of the Ruby gem cyclone_lariat.
 //!
 //! Every message a [`Consumer`] receives is stored by uuid in the inbox table (default
-//! `lariat_inbox`) before the service's [`Handler`] runs. The handler gets the open database
-//! transaction that marks the message processed, so its own writes commit together with that
-//! mark, or not at all. What happens next depends on the handler's answer:
+//! `lariat_inbox`) before the service's [`Handler`] runs, in the open database transaction the
+//! handler gets and that marks the message processed: the row, the handler's own writes and
+//! the mark commit together (one commit per message), or not at all; after an error the row is
+//! stored on its own. What happens next depends on the handler's answer:
 //!
 //! | handler returns                      | inbox row                         | SQS message          |
 //! |--------------------------------------|-----------------------------------|----------------------|
@@ -83,6 +84,7 @@
 mod consumer;
 mod mysql;
 mod postgres;
+mod source;
 mod sqlite;
 
 use std::fmt;
@@ -99,17 +101,21 @@ use sqlx::{Pool, Transaction};
 use uuid::Uuid;
 
 use crate::aws::AwsError;
+use crate::db::{self, now_micros, DbError, TableKind, TableName};
 use crate::message::{Envelope, MessageError, Refusal};
-use crate::store::redact_url;
+
+pub use crate::db::Backend;
 
 pub use consumer::{
     Consumer, ConsumerOptions, ConsumerReport, Failure, FailureKind, MessageReport, Outcome,
 };
+pub use source::{MemoryQueue, Source};
 
 /// The inbox table unless configured otherwise.
 pub const DEFAULT_TABLE: &str = "lariat_inbox";
 
-/// The longest inbox table name: index names add a suffix and must stay within 64 characters.
+/// The longest inbox table name: index names add a suffix and must stay within 64 characters
+/// ([`TableKind::max_len`]).
 pub const MAX_TABLE_CHARS: usize = 48;
 
 /// How many rows a replay reads at a time.
@@ -119,24 +125,10 @@ const REPLAY_PAGE: usize = 100;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InboxError {
-    /// The table name is not a plain SQL identifier.
-    #[error(
-        "invalid inbox table name `{name}`: use 1 to {MAX_TABLE_CHARS} ASCII letters, digits or \
-         underscores, not starting with a digit"
-    )]
-    InvalidTableName {
-        /// The rejected name.
-        name: String,
-    },
-    /// The database URL has a scheme the inbox does not support.
-    #[error(
-        "unsupported database url `{url}`: use sqlite:<path>, postgres://... or mysql://... \
-         (mariadb://...)"
-    )]
-    UnsupportedUrl {
-        /// The URL, password replaced by `***`.
-        url: String,
-    },
+    /// A table name that is not a plain SQL identifier of at most [`MAX_TABLE_CHARS`]
+    /// characters, an unsupported URL or an unreachable database.
+    #[error(transparent)]
+    Db(#[from] DbError),
     /// The URL names a different database than the inbox was typed for.
     #[error("database url `{url}` is not a {expected} url: an `Inbox<{expected}>` needs one")]
     WrongBackend {
@@ -144,15 +136,6 @@ pub enum InboxError {
         url: String,
         /// The backend the inbox was typed for.
         expected: &'static str,
-    },
-    /// The database could not be reached.
-    #[error("could not connect to `{url}`: {source}; check the database url and that the server is running")]
-    Connect {
-        /// The URL, password replaced by `***`.
-        url: String,
-        /// The driver error.
-        #[source]
-        source: sqlx::Error,
     },
     /// A statement against the inbox table failed.
     #[error("could not {action} (inbox table `{table}`): {source}; if the table is missing, run `lariat inbox install`")]
@@ -531,7 +514,11 @@ pub trait InboxDatabase: sqlx::Database + private::Sealed {
     async fn connect(url: &str) -> Result<Pool<Self>, sqlx::Error>;
 
     /// Inserts `row` unless a row with its uuid exists.
-    async fn insert(pool: &Pool<Self>, table: &str, row: &InboxMessage) -> Result<(), sqlx::Error>;
+    async fn insert(
+        conn: &mut Self::Connection,
+        table: &str,
+        row: &InboxMessage,
+    ) -> Result<(), sqlx::Error>;
 
     /// Begins the transaction a message is handled in (on SQLite, `BEGIN IMMEDIATE`).
     async fn begin(pool: &Pool<Self>) -> Result<Transaction<'static, Self>, sqlx::Error>;
@@ -584,48 +571,11 @@ mod private {
     impl Sealed for sqlx::MySql {}
 }
 
-/// The databases the inbox supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// SQLite.
-    Sqlite,
-    /// PostgreSQL.
-    Postgres,
-    /// MySQL or MariaDB.
-    MySql,
-}
-
-impl Backend {
-    /// `Sqlite`, `Postgres` or `MySql`, the sqlx type's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sqlite => "Sqlite",
-            Self::Postgres => "Postgres",
-            Self::MySql => "MySql",
-        }
-    }
-
-    /// The backend a database URL names: `sqlite:`, `postgres://`/`postgresql://`,
-    /// `mysql://`/`mariadb://`.
-    pub fn from_url(url: &str) -> Result<Self, InboxError> {
-        let scheme = url
-            .split_once(':')
-            .map(|(scheme, _)| scheme.to_ascii_lowercase());
-        match scheme.as_deref() {
-            Some("sqlite") => Ok(Self::Sqlite),
-            Some("postgres" | "postgresql") => Ok(Self::Postgres),
-            Some("mysql" | "mariadb") => Ok(Self::MySql),
-            _ => Err(InboxError::UnsupportedUrl {
-                url: redact_url(url),
-            }),
-        }
-    }
-}
-
 /// The `CREATE TABLE` and `CREATE INDEX` statements of the inbox table on `backend`, each
 /// ending with `;`, idempotent (`IF NOT EXISTS`).
 pub fn ddl(backend: Backend, table: &str) -> Result<String, InboxError> {
-    validate_table_name(table)?;
+    let table = table_name(table)?;
+    let table = table.as_str();
     let statements = match backend {
         Backend::Sqlite => sqlite::ddl(table),
         Backend::Postgres => postgres::ddl(table),
@@ -639,19 +589,8 @@ pub fn ddl(backend: Backend, table: &str) -> Result<String, InboxError> {
 
 /// Checks that `name` can be the inbox table: `^[A-Za-z_][A-Za-z0-9_]*$`, at most
 /// [`MAX_TABLE_CHARS`] characters. It is the only identifier written into SQL text.
-pub fn validate_table_name(name: &str) -> Result<(), InboxError> {
-    let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if first_ok && rest_ok && name.len() <= MAX_TABLE_CHARS {
-        Ok(())
-    } else {
-        Err(InboxError::InvalidTableName {
-            name: name.to_owned(),
-        })
-    }
+fn table_name(name: &str) -> Result<String, InboxError> {
+    Ok(TableName::new(TableKind::Inbox, name)?.into())
 }
 
 /// What a replay did.
@@ -689,29 +628,23 @@ impl<DB: InboxDatabase> Inbox<DB> {
     /// The inbox table `table` in the database of `pool` (the service's own pool, so handlers
     /// write to the same database).
     pub fn new(pool: Pool<DB>, table: &str) -> Result<Self, InboxError> {
-        validate_table_name(table)?;
         Ok(Self {
             pool,
-            table: table.to_owned(),
+            table: table_name(table)?,
         })
     }
 
     /// Opens a pool on `url` and uses `table` in it.
     pub async fn connect(url: &str, table: &str) -> Result<Self, InboxError> {
-        validate_table_name(table)?;
+        table_name(table)?;
         let backend = Backend::from_url(url)?;
         if backend != DB::BACKEND {
             return Err(InboxError::WrongBackend {
-                url: redact_url(url),
+                url: db::redact_url(url),
                 expected: DB::BACKEND.as_str(),
             });
         }
-        let pool = DB::connect(url)
-            .await
-            .map_err(|source| InboxError::Connect {
-                url: redact_url(url),
-                source,
-            })?;
+        let pool = DB::connect(url).await.map_err(db::connect_error(url))?;
         Self::new(pool, table)
     }
 
@@ -838,9 +771,33 @@ impl<DB: InboxDatabase> Inbox<DB> {
 
     /// Stores a newly received message (valid or not) unless its uuid is already there.
     async fn store(&self, row: &InboxMessage) -> Result<(), InboxError> {
-        DB::insert(&self.pool, &self.table, row)
+        let fail = || self.query_error(format!("store message {}", row.uuid));
+        let mut conn = self.pool.acquire().await.map_err(fail())?;
+        DB::insert(&mut conn, &self.table, row)
             .await
-            .map_err(self.query_error(format!("store message {}", row.uuid)))
+            .map_err(fail())
+    }
+
+    /// Stores a newly received message and handles it in one transaction: the row, the
+    /// handler's writes and the processed mark commit together (one commit per message). A
+    /// row stored before (a redelivered copy) is locked and handled as [`Inbox::handle`]
+    /// does. After a client or retryable error the row is stored on its own, with the error
+    /// or unprocessed.
+    async fn receive<H: Handler<DB>>(
+        &self,
+        row: &InboxMessage,
+        incoming: &Incoming,
+        handler: &H,
+    ) -> Result<Outcome, InboxError> {
+        let uuid = incoming.uuid();
+        let mut tx = DB::begin(&self.pool)
+            .await
+            .map_err(self.query_error(format!("begin the transaction of {uuid}")))?;
+        DB::insert(&mut *tx, &self.table, row)
+            .await
+            .map_err(self.query_error(format!("store message {uuid}")))?;
+        self.handle_in(tx, incoming, handler, false, Some(row))
+            .await
     }
 
     async fn store_client_error(
@@ -864,9 +821,24 @@ impl<DB: InboxDatabase> Inbox<DB> {
         allow_client_error: bool,
     ) -> Result<Outcome, InboxError> {
         let uuid = incoming.uuid();
-        let mut tx = DB::begin(&self.pool)
+        let tx = DB::begin(&self.pool)
             .await
             .map_err(self.query_error(format!("begin the transaction of {uuid}")))?;
+        self.handle_in(tx, incoming, handler, allow_client_error, None)
+            .await
+    }
+
+    /// Locks the message's row in `tx` and runs the handler there, as [`Inbox::handle`];
+    /// `fresh` is the row `tx` inserted, to store again after a rollback.
+    async fn handle_in<H: Handler<DB>>(
+        &self,
+        mut tx: Transaction<'static, DB>,
+        incoming: &Incoming,
+        handler: &H,
+        allow_client_error: bool,
+        fresh: Option<&InboxMessage>,
+    ) -> Result<Outcome, InboxError> {
+        let uuid = incoming.uuid();
         let state = DB::lock(&mut *tx, &self.table, uuid)
             .await
             .map_err(self.query_error(format!("lock the row of {uuid}")))?;
@@ -899,13 +871,23 @@ impl<DB: InboxDatabase> Inbox<DB> {
             Err(HandlerError::Client { message, details }) => {
                 // The handler's own writes are undone; only the error is kept.
                 drop(tx);
+                if let Some(row) = fresh {
+                    self.store(row).await?;
+                }
                 self.store_client_error(uuid, &message, details.as_ref())
                     .await?;
                 Ok(Outcome::ClientError { message, details })
             }
-            Err(error @ HandlerError::Retry(_)) => Ok(Outcome::Retry {
-                error: error.to_string(),
-            }),
+            Err(error @ HandlerError::Retry(_)) => {
+                drop(tx);
+                if let Some(row) = fresh {
+                    // Kept unprocessed, for the redelivered copy and for replays.
+                    self.store(row).await?;
+                }
+                Ok(Outcome::Retry {
+                    error: error.to_string(),
+                })
+            }
         }
     }
 
@@ -982,11 +964,6 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     format!("the handler panicked: {text}")
 }
 
-/// Now, truncated to microseconds, the precision every backend stores.
-fn now_micros() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
-
 /// Parses a uuid column read as text.
 fn parse_uuid(table: &str, text: &str) -> Result<Uuid, InboxError> {
     text.parse().map_err(|err| InboxError::CorruptRow {
@@ -1012,19 +989,10 @@ mod tests {
 
     #[test]
     fn table_names() {
-        for ok in ["lariat_inbox", "_x", "a1", &"a".repeat(MAX_TABLE_CHARS)] {
-            assert!(validate_table_name(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "1a",
-            "a-b",
-            "a;drop",
-            "\"a\"",
-            "s.t",
-            &"a".repeat(MAX_TABLE_CHARS + 1),
-        ] {
-            assert!(validate_table_name(bad).is_err(), "{bad}");
+        assert_eq!(TableKind::Inbox.max_len(), MAX_TABLE_CHARS);
+        assert!(table_name(&"a".repeat(MAX_TABLE_CHARS)).is_ok());
+        for bad in ["", "1x", "a-b", "x;drop", &"a".repeat(MAX_TABLE_CHARS + 1)] {
+            assert!(table_name(bad).is_err(), "{bad}");
         }
     }
 
@@ -1061,24 +1029,6 @@ mod tests {
             "client error: no such user"
         );
         assert_eq!(HandlerError::retry("later").to_string(), "later");
-    }
-
-    #[test]
-    fn backends_by_url() {
-        assert_eq!(
-            Backend::from_url("sqlite::memory:").ok(),
-            Some(Backend::Sqlite)
-        );
-        assert_eq!(
-            Backend::from_url("postgresql://h/d").ok(),
-            Some(Backend::Postgres)
-        );
-        assert_eq!(
-            Backend::from_url("mariadb://h/d").ok(),
-            Some(Backend::MySql)
-        );
-        let err = Backend::from_url("oracle://u:secret@h/d").err();
-        assert!(err.is_some_and(|e| !e.to_string().contains("secret")));
     }
 
     #[tokio::test]

@@ -13,9 +13,10 @@ use sqlx::{ConnectOptions as _, Connection as _};
 use sqlx::{MySql, MySqlPool, Transaction};
 use uuid::Uuid;
 
+use crate::db::now_micros;
+
 use super::{
-    now_micros, parse_json, parse_uuid, Backend, InboxDatabase, InboxError, InboxMessage,
-    ListFilter, RowState,
+    parse_json, parse_uuid, Backend, InboxDatabase, InboxError, InboxMessage, ListFilter, RowState,
 };
 
 /// Connections of a pool opened by URL (the CLI, tests); services pass their own pool.
@@ -71,14 +72,7 @@ impl InboxDatabase for MySql {
     }
 
     async fn connect(url: &str) -> Result<MySqlPool, sqlx::Error> {
-        // sqlx knows only the mysql scheme; MariaDB speaks the same protocol.
-        let url = match url.split_once(':') {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("mariadb") => {
-                format!("mysql:{rest}")
-            }
-            _ => url.to_owned(),
-        };
-        let options = MySqlConnectOptions::from_str(&url)?;
+        let options = MySqlConnectOptions::from_str(&crate::db::mysql_url(url))?;
         // One connection first, as the other commands do: a pool would retry an unreachable
         // server until its acquire timeout (30 s) and then hide the cause.
         options.connect().await?.close().await?;
@@ -87,7 +81,11 @@ impl InboxDatabase for MySql {
             .connect_lazy_with(options))
     }
 
-    async fn insert(pool: &MySqlPool, table: &str, row: &InboxMessage) -> Result<(), sqlx::Error> {
+    async fn insert(
+        conn: &mut MySqlConnection,
+        table: &str,
+        row: &InboxMessage,
+    ) -> Result<(), sqlx::Error> {
         // Not INSERT IGNORE: that would also turn real errors into warnings.
         let sql = format!(
             "INSERT INTO `{table}` (uuid, type, version, publisher, request_id, data, message,
@@ -108,7 +106,7 @@ impl InboxDatabase for MySql {
             .bind(row.client_error_details.as_ref().map(Value::to_string))
             .bind(row.sent_at.map(|t| t.naive_utc()))
             .bind(row.received_at.naive_utc())
-            .execute(pool)
+            .execute(conn)
             .await?;
         Ok(())
     }

@@ -12,7 +12,9 @@ use sqlx::{ConnectOptions as _, Connection as _};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::{now_micros, Backend, InboxDatabase, InboxError, InboxMessage, ListFilter, RowState};
+use crate::db::now_micros;
+
+use super::{Backend, InboxDatabase, InboxError, InboxMessage, ListFilter, RowState};
 
 /// Connections of a pool opened by URL (the CLI, tests); services pass their own pool.
 const POOL_CONNECTIONS: u32 = 10;
@@ -81,7 +83,11 @@ impl InboxDatabase for Postgres {
             .connect_lazy_with(options))
     }
 
-    async fn insert(pool: &PgPool, table: &str, row: &InboxMessage) -> Result<(), sqlx::Error> {
+    async fn insert(
+        conn: &mut PgConnection,
+        table: &str,
+        row: &InboxMessage,
+    ) -> Result<(), sqlx::Error> {
         let sql = format!(
             r#"INSERT INTO "{table}" (uuid, type, version, publisher, request_id, data, message,
                    queue, client_error_message, client_error_details, sent_at, received_at)
@@ -101,7 +107,7 @@ impl InboxDatabase for Postgres {
             .bind(row.client_error_details.as_ref().map(Json))
             .bind(row.sent_at)
             .bind(row.received_at)
-            .execute(pool)
+            .execute(conn)
             .await?;
         Ok(())
     }

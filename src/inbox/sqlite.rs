@@ -13,9 +13,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, Sq
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
+use crate::db::now_micros;
+
 use super::{
-    now_micros, parse_json, parse_uuid, Backend, InboxDatabase, InboxError, InboxMessage,
-    ListFilter, RowState,
+    parse_json, parse_uuid, Backend, InboxDatabase, InboxError, InboxMessage, ListFilter, RowState,
 };
 
 /// How long a statement waits for another connection's write lock: handlers hold it.
@@ -119,7 +120,11 @@ impl InboxDatabase for Sqlite {
             .await
     }
 
-    async fn insert(pool: &SqlitePool, table: &str, row: &InboxMessage) -> Result<(), sqlx::Error> {
+    async fn insert(
+        conn: &mut SqliteConnection,
+        table: &str,
+        row: &InboxMessage,
+    ) -> Result<(), sqlx::Error> {
         let sql = format!(
             r#"INSERT INTO "{table}" (uuid, type, version, publisher, request_id, data, message,
                    queue, client_error_message, client_error_details, sent_at, received_at)
@@ -139,7 +144,7 @@ impl InboxDatabase for Sqlite {
             .bind(row.client_error_details.as_ref().map(Value::to_string))
             .bind(row.sent_at.map(format_time))
             .bind(format_time(row.received_at))
-            .execute(pool)
+            .execute(conn)
             .await?;
         Ok(())
     }

@@ -23,8 +23,8 @@
 //! - **Time** comes from the database server (`now()`, `UTC_TIMESTAMP(6)`, SQLite's clock),
 //!   so relays on hosts with skewed clocks agree on leases and retry times.
 //!
-//! The table name is the only identifier written into SQL text, after [`validate_table`];
-//! every value is a bound parameter.
+//! The table name is the only identifier written into SQL text, as a checked
+//! [`TableName`](crate::db::TableName); every value is a bound parameter.
 
 mod metrics;
 mod mysql;
@@ -40,9 +40,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::db::{DbError, TableKind, TableName};
 use crate::message::Envelope;
 use crate::naming::{self, NameError, ResourceKind, FIFO_SUFFIX};
-use crate::store::redact_url;
+
+pub use crate::db::Backend;
 
 pub use metrics::{serve_metrics, Metrics};
 pub use sink::PublisherSink;
@@ -51,7 +53,7 @@ pub use sink::PublisherSink;
 pub const DEFAULT_TABLE: &str = "lariat_outbox";
 
 /// The longest outbox table name: index names add up to 15 characters and PostgreSQL cuts
-/// identifiers at 63.
+/// identifiers at 63 ([`TableKind::max_len`]).
 pub const MAX_TABLE_LEN: usize = 48;
 
 /// The longest FIFO group or deduplication id AWS accepts.
@@ -63,34 +65,14 @@ const INSERT_CHUNK: usize = 500;
 /// The longest `last_error` text kept in a row.
 const MAX_ERROR_LEN: usize = 2000;
 
-/// The URL forms [`connect`] accepts, for error messages.
-const SUPPORTED_URLS: &str = "sqlite:<path>, postgres://, postgresql://, mysql://, mariadb://";
-
 /// What can go wrong with the outbox.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OutboxError {
-    /// The table name is not a plain SQL identifier of at most [`MAX_TABLE_LEN`] characters.
-    #[error("invalid outbox table name `{name}`: use 1 to {MAX_TABLE_LEN} ASCII letters, digits or underscores, not starting with a digit")]
-    InvalidTableName {
-        /// The rejected name.
-        name: String,
-    },
-    /// The database URL has a scheme lariat does not support.
-    #[error("unsupported database url `{url}`: use one of {SUPPORTED_URLS}")]
-    UnsupportedUrl {
-        /// The URL, password replaced by `***`.
-        url: String,
-    },
-    /// The database could not be reached.
-    #[error("could not connect to `{url}`: {source}; check the database url and that the server is running")]
-    Connect {
-        /// The URL, password replaced by `***`.
-        url: String,
-        /// The driver error.
-        #[source]
-        source: sqlx::Error,
-    },
+    /// A table name that is not a plain SQL identifier of at most [`MAX_TABLE_LEN`]
+    /// characters, an unsupported URL or an unreachable database.
+    #[error(transparent)]
+    Db(#[from] DbError),
     /// A statement against the outbox table failed.
     #[error("could not {action} (outbox table `{table}`): {source}; if the table is missing, run `lariat outbox install`")]
     Query {
@@ -348,15 +330,8 @@ fn check_fifo_id(field: &'static str, value: &str) -> Result<String, OutboxError
 
 /// Checks that `name` can be the outbox table's name: `^[A-Za-z_][A-Za-z0-9_]*$`, at most
 /// [`MAX_TABLE_LEN`] characters.
-pub fn validate_table(name: &str) -> Result<(), OutboxError> {
-    let valid = crate::store::validate_table_name(name).is_ok() && name.len() <= MAX_TABLE_LEN;
-    if valid {
-        Ok(())
-    } else {
-        Err(OutboxError::InvalidTableName {
-            name: name.to_owned(),
-        })
-    }
+fn table_name(name: &str) -> Result<String, OutboxError> {
+    Ok(TableName::new(TableKind::Outbox, name)?.into())
 }
 
 /// The outbox table of the application's database, for enqueueing inside transactions.
@@ -383,11 +358,11 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// The outbox in table `table` (see [`validate_table`]).
+    /// The outbox in table `table`: `^[A-Za-z_][A-Za-z0-9_]*$`, at most [`MAX_TABLE_LEN`]
+    /// characters.
     pub fn new(table: &str) -> Result<Self, OutboxError> {
-        validate_table(table)?;
         Ok(Self {
-            table: table.to_owned(),
+            table: table_name(table)?,
         })
     }
 
@@ -569,37 +544,10 @@ fn target_kind<S: serde::Serializer>(kind: &ResourceKind, s: S) -> Result<S::Ok,
     s.serialize_str(kind.as_str())
 }
 
-/// Which database a store talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// PostgreSQL.
-    Postgres,
-    /// MySQL 8 or MariaDB 10.6+.
-    MySql,
-    /// SQLite.
-    Sqlite,
-}
-
-impl Backend {
-    /// The backend a database URL names, by its scheme.
-    pub fn from_url(url: &str) -> Result<Self, OutboxError> {
-        let scheme = url
-            .split_once(':')
-            .map(|(scheme, rest)| (scheme.to_ascii_lowercase(), rest.starts_with("//")));
-        match scheme {
-            Some((s, _)) if s == "sqlite" => Ok(Self::Sqlite),
-            Some((s, true)) if s == "postgres" || s == "postgresql" => Ok(Self::Postgres),
-            Some((s, true)) if s == "mysql" || s == "mariadb" => Ok(Self::MySql),
-            _ => Err(OutboxError::UnsupportedUrl {
-                url: redact_url(url),
-            }),
-        }
-    }
-}
-
 /// The statements that create the outbox table and its indexes; each is idempotent.
 pub fn install_sql(backend: Backend, table: &str) -> Result<Vec<String>, OutboxError> {
-    validate_table(table)?;
+    let table = table_name(table)?;
+    let table = table.as_str();
     Ok(match backend {
         Backend::Postgres => postgres::install_sql(table),
         Backend::MySql => mysql::install_sql(table),
@@ -663,19 +611,13 @@ pub trait OutboxStore: Send + Sync {
 /// `postgres://…`, `mysql://…`, `mariadb://…`). Connects eagerly, so a wrong URL fails here;
 /// does not create the table ([`OutboxStore::install`]).
 pub async fn connect(url: &str, table: &str) -> Result<Box<dyn OutboxStore>, OutboxError> {
-    validate_table(table)?;
+    let table = table_name(table)?;
+    let table = table.as_str();
     Ok(match Backend::from_url(url)? {
         Backend::Postgres => Box::new(postgres::PgOutbox::connect(url, table).await?),
         Backend::MySql => Box::new(mysql::MySqlOutbox::connect(url, table).await?),
         Backend::Sqlite => Box::new(sqlite::SqliteOutbox::connect(url, table).await?),
     })
-}
-
-fn connect_error(url: &str) -> impl FnOnce(sqlx::Error) -> OutboxError + '_ {
-    move |source| OutboxError::Connect {
-        url: redact_url(url),
-        source,
-    }
 }
 
 /// Cuts an error text to what a row keeps.
@@ -820,10 +762,12 @@ mod tests {
 
     #[test]
     fn table_names() {
-        assert!(validate_table("lariat_outbox").is_ok());
-        assert!(validate_table(&"a".repeat(MAX_TABLE_LEN)).is_ok());
+        assert!(Outbox::new("lariat_outbox").is_ok());
+        assert_eq!(TableKind::Outbox.max_len(), MAX_TABLE_LEN);
+        assert!(Outbox::new(&"a".repeat(MAX_TABLE_LEN)).is_ok());
         for bad in ["", "1x", "a-b", "x;drop", &"a".repeat(MAX_TABLE_LEN + 1)] {
-            assert!(validate_table(bad).is_err(), "{bad}");
+            assert!(Outbox::new(bad).is_err(), "{bad}");
+            assert!(install_sql(Backend::Postgres, bad).is_err(), "{bad}");
         }
     }
 
@@ -871,21 +815,6 @@ mod tests {
         assert_eq!(key.group_id, None);
         assert!("".parse::<SplitKey>().is_err());
         assert!("q:".parse::<SplitKey>().is_err());
-    }
-
-    #[test]
-    fn backends_by_url() {
-        assert_eq!(Backend::from_url("sqlite:x.db").ok(), Some(Backend::Sqlite));
-        assert_eq!(
-            Backend::from_url("postgresql://h/db").ok(),
-            Some(Backend::Postgres)
-        );
-        assert_eq!(
-            Backend::from_url("mariadb://h/db").ok(),
-            Some(Backend::MySql)
-        );
-        let err = Backend::from_url("oracle://scott:tiger@h/db").expect_err("unsupported");
-        assert!(!err.to_string().contains("tiger"), "{err}");
     }
 
     #[test]

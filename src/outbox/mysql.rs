@@ -17,10 +17,12 @@ use async_trait::async_trait;
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor, QueryBuilder};
 
+use crate::db::connect_error;
+
 use super::sealed::{Insert, NewRow};
 use super::{
-    connect_error, cut_error, push_id_list, push_resend_filter, push_split_filter, query_error,
-    row_from, stats_from, Backend, Claim, FailedRow, OutboxError, OutboxStore, RawRow, RawStats,
+    cut_error, push_id_list, push_resend_filter, push_split_filter, query_error, row_from,
+    stats_from, Backend, Claim, FailedRow, OutboxError, OutboxStore, RawRow, RawStats,
     ResendFilter, Row, TargetStats, ROW_COLUMNS,
 };
 
@@ -87,9 +89,8 @@ pub(super) struct MySqlOutbox {
 
 impl MySqlOutbox {
     pub(super) async fn connect(url: &str, table: &str) -> Result<Self, OutboxError> {
-        let rest = url.split_once(':').map_or("", |(_, rest)| rest);
-        let options =
-            MySqlConnectOptions::from_str(&format!("mysql:{rest}")).map_err(connect_error(url))?;
+        let options = MySqlConnectOptions::from_str(&crate::db::mysql_url(url))
+            .map_err(connect_error(url))?;
         options
             .connect()
             .await

@@ -5,6 +5,8 @@
 //! statement-level trigger calls `pg_notify` with the table name as channel; the notification
 //! is delivered when the inserting transaction commits (never for a rollback), and wakes
 //! relays waiting in [`OutboxStore::wait_for_rows`].
+//!
+//! The store's connections commit with `synchronous_commit = off` (see `PgOutbox::connect`).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,11 +16,13 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, Postgr
 use sqlx::{ConnectOptions, Connection, QueryBuilder};
 use tokio::sync::Mutex;
 
+use crate::db::connect_error;
+
 use super::sealed::{Insert, NewRow};
 use super::{
-    connect_error, cut_error, push_resend_filter, push_split_filter, query_error, row_from,
-    stats_from, Backend, Claim, FailedRow, OutboxError, OutboxStore, RawRow, RawStats,
-    ResendFilter, Row, TargetStats, ROW_COLUMNS,
+    cut_error, push_resend_filter, push_split_filter, query_error, row_from, stats_from, Backend,
+    Claim, FailedRow, OutboxError, OutboxStore, RawRow, RawStats, ResendFilter, Row, TargetStats,
+    ROW_COLUMNS,
 };
 
 /// Connections per relay process: batches settling at once, the lease keeper and stats.
@@ -105,7 +109,12 @@ pub(super) struct PgOutbox {
 
 impl PgOutbox {
     pub(super) async fn connect(url: &str, table: &str) -> Result<Self, OutboxError> {
-        let options = PgConnectOptions::from_str(url).map_err(connect_error(url))?;
+        // The relay's own writes (claims, deletes, failures) need not wait for the disk: one
+        // lost in a server crash only means its rows are sent again, which at-least-once
+        // delivery allows. The application's inserts keep their own durability.
+        let options = PgConnectOptions::from_str(url)
+            .map_err(connect_error(url))?
+            .options([("synchronous_commit", "off")]);
         // One connection first: a pool would hide the cause behind a timeout.
         options
             .connect()

@@ -12,13 +12,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use sqlx::QueryBuilder;
 
+use crate::db::connect_error;
+
 use super::sealed::{Insert, NewRow};
 use super::{
-    connect_error, cut_error, push_id_list, push_resend_filter, push_split_filter, query_error,
-    row_from, stats_from, Backend, Claim, FailedRow, OutboxError, OutboxStore, RawRow, RawStats,
+    cut_error, push_id_list, push_resend_filter, push_split_filter, query_error, row_from,
+    stats_from, Backend, Claim, FailedRow, OutboxError, OutboxStore, RawRow, RawStats,
     ResendFilter, Row, TargetStats, ROW_COLUMNS,
 };
 
@@ -107,12 +110,14 @@ pub(super) struct SqliteOutbox {
 
 impl SqliteOutbox {
     pub(super) async fn connect(url: &str, table: &str) -> Result<Self, OutboxError> {
-        let rest = url.split_once(':').map_or("", |(_, rest)| rest);
-        let path = rest.strip_prefix("//").unwrap_or(rest);
+        let path = crate::db::sqlite_path(url);
         let options = SqliteConnectOptions::from_str(&format!("sqlite:{path}"))
             .map_err(connect_error(url))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // Durable against a crash of the process; a power loss may undo the last relay
+            // writes, which only sends their rows again (at-least-once delivery).
+            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)

@@ -6,8 +6,9 @@
 //! lock is tied to a connection or an open file, so the server or the OS releases it when the
 //! process dies; a killed run never leaves a stale lock behind.
 //!
-//! The table name is the only identifier ever written into SQL text, and only after
-//! [`validate_table_name`]; every value is a bound parameter.
+//! The table name is the only identifier ever written into SQL text, and only as a checked
+//! [`TableName`]; every value is a bound parameter. URLs, redaction and the errors the store
+//! shares with the outbox and the inbox are in [`crate::db`].
 
 mod mysql;
 mod postgres;
@@ -20,6 +21,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+
+use crate::db::{self, Backend, DbError, TableKind, TableName};
 
 /// How long a lock attempt sleeps between two polls.
 const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -36,10 +39,6 @@ const COLUMNS: [&str; 6] = [
     "applied_at",
     "duration_ms",
 ];
-
-/// The URL forms [`connect`] accepts, for error messages.
-const SUPPORTED_URLS: &str =
-    "sqlite:<path>, sqlite::memory:, postgres://, postgresql://, mysql://, mariadb://";
 
 /// Where a migration stands in the version table.
 ///
@@ -108,25 +107,12 @@ pub struct AppliedVersion {
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The table name is not a plain SQL identifier.
-    #[error(
-        "invalid version table name `{name}`: use 1 to 63 ASCII letters, digits or underscores, \
-         not starting with a digit"
-    )]
-    InvalidTableName {
-        /// The rejected name.
-        name: String,
-    },
-
-    /// The database URL has a scheme lariat does not support.
-    #[error("unsupported database url `{url}`: use one of {SUPPORTED_URLS}", url = redact_url(.url))]
-    UnsupportedUrl {
-        /// The URL, with any password already replaced by `***`.
-        url: String,
-    },
+    /// A bad table name, an unsupported URL or an unreachable database.
+    #[error(transparent)]
+    Db(#[from] DbError),
 
     /// The database URL could not be understood.
-    #[error("invalid database url `{url}`: {reason}", url = redact_url(.url))]
+    #[error("invalid database url `{url}`: {reason}", url = db::redact_url(.url))]
     InvalidUrl {
         /// The URL, with any password already replaced by `***`.
         url: String,
@@ -142,19 +128,6 @@ pub enum StoreError {
         /// The I/O error.
         #[source]
         source: std::io::Error,
-    },
-
-    /// The database could not be reached.
-    #[error(
-        "could not connect to `{url}`: {source}; check the database url and that the server is running",
-        url = redact_url(.url)
-    )]
-    Connect {
-        /// The URL, with any password already replaced by `***`.
-        url: String,
-        /// The driver error.
-        #[source]
-        source: sqlx::Error,
     },
 
     /// A statement against the version table failed.
@@ -242,24 +215,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    fn unsupported_url(url: &str) -> Self {
-        Self::UnsupportedUrl {
-            url: redact_url(url),
-        }
-    }
-
     fn invalid_url(url: &str, reason: impl Into<String>) -> Self {
         Self::InvalidUrl {
-            url: redact_url(url),
+            url: db::redact_url(url),
             reason: reason.into(),
         }
     }
 
     fn connect(url: &str, source: sqlx::Error) -> Self {
-        Self::Connect {
-            url: redact_url(url),
-            source,
-        }
+        DbError::connect(url, source).into()
+    }
+
+    /// Whether the version table's name was refused.
+    pub fn is_invalid_table_name(&self) -> bool {
+        matches!(self, Self::Db(DbError::InvalidTableName { .. }))
     }
 }
 
@@ -330,28 +299,8 @@ pub trait VersionStore: Send + Sync {
 
 /// The table beside the version table that holds legacy records.
 fn records_table(table: &str) -> Result<String, StoreError> {
-    let name = format!("{table}_records");
-    validate_table_name(&name)?;
-    Ok(name)
-}
-
-/// Checks that `name` can be used as the version table name.
-///
-/// It must match `^[A-Za-z_][A-Za-z0-9_]{0,62}$`: it is the only identifier lariat writes into
-/// SQL text, so nothing else is allowed.
-pub fn validate_table_name(name: &str) -> Result<(), StoreError> {
-    let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if first_ok && rest_ok && name.len() <= 63 {
-        Ok(())
-    } else {
-        Err(StoreError::InvalidTableName {
-            name: name.to_owned(),
-        })
-    }
+    let name = TableName::new(TableKind::Version, &format!("{table}_records"))?;
+    Ok(name.into())
 }
 
 /// Checks that an existing table has exactly the columns lariat creates, so that lariat never
@@ -382,74 +331,20 @@ fn check_columns(table: &str, found: Vec<String>) -> Result<(), StoreError> {
 /// Connects eagerly, so a wrong URL or an unreachable server fails here. Does not create the
 /// table; call [`VersionStore::ensure_table`].
 pub async fn connect(url: &str, table: &str) -> Result<Box<dyn VersionStore>, StoreError> {
-    validate_table_name(table)?;
-    let scheme = url
-        .split_once(':')
-        .map(|(scheme, _)| scheme.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("sqlite") => Ok(Box::new(sqlite::SqliteStore::connect(url, table).await?)),
-        Some("postgres" | "postgresql") if url[scheme_len(url)..].starts_with("//") => {
-            Ok(Box::new(postgres::PgStore::connect(url, table).await?))
-        }
-        Some("mysql" | "mariadb") if url[scheme_len(url)..].starts_with("//") => {
-            let rest = &url[scheme_len(url)..];
-            Ok(Box::new(
-                mysql::MySqlStore::connect(url, &format!("mysql:{rest}"), table).await?,
-            ))
-        }
-        _ => Err(StoreError::unsupported_url(url)),
-    }
+    let table = TableName::new(TableKind::Version, table)?;
+    let table = table.as_str();
+    Ok(match Backend::from_url(url)? {
+        Backend::Sqlite => Box::new(sqlite::SqliteStore::connect(url, table).await?),
+        Backend::Postgres => Box::new(postgres::PgStore::connect(url, table).await?),
+        Backend::MySql => Box::new(mysql::MySqlStore::connect(url, table).await?),
+    })
 }
 
-/// Length of `scheme:` at the start of `url` (0 when there is no colon).
-fn scheme_len(url: &str) -> usize {
-    url.find(':').map_or(0, |i| i + 1)
-}
-
-/// Returns `url` with any password replaced by `***`, safe to print or log.
+/// A stable SHA-256 digest of `parts` (each followed by a NUL byte, so `["ab", "c"]` and
+/// `["a", "bc"]` differ), the same in every process and on every platform.
 ///
-/// `postgres://user:secret@host/db` becomes `postgres://user:***@host/db`; a `password=`
-/// query parameter is masked the same way. URLs without credentials are returned unchanged.
-pub fn redact_url(url: &str) -> String {
-    let Some(after_scheme) = url.find("://").map(|i| i + 3) else {
-        return redact_query(url);
-    };
-    let (head, rest) = url.split_at(after_scheme);
-    // The userinfo ends at the last `@` before the query: a password may hold `@` or `/`.
-    let before_query = rest.find('?').unwrap_or(rest.len());
-    let redacted = match rest[..before_query].rfind('@') {
-        Some(at) if rest[..at].contains(':') => {
-            let user = rest[..at].split(':').next().unwrap_or_default();
-            format!("{head}{user}:***{}", &rest[at..])
-        }
-        _ => url.to_owned(),
-    };
-    redact_query(&redacted)
-}
-
-/// Masks the values of password-like query parameters.
-fn redact_query(url: &str) -> String {
-    let Some((base, query)) = url.split_once('?') else {
-        return url.to_owned();
-    };
-    let params: Vec<String> = query
-        .split('&')
-        .map(|param| match param.split_once('=') {
-            Some((key, _)) if is_secret_key(key) => format!("{key}=***"),
-            _ => param.to_owned(),
-        })
-        .collect();
-    format!("{base}?{}", params.join("&"))
-}
-
-fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    key.contains("password") || key == "pass" || key == "pwd" || key.contains("secret")
-}
-
-/// A stable 64-bit digest of `parts`, the same in every process and on every platform.
-///
-/// Used for lock keys; Rust's default hasher is randomized per process.
+/// Used for lock keys, which take what they need of it; Rust's default hasher is randomized
+/// per process.
 fn stable_hash(parts: &[&str]) -> [u8; 32] {
     let mut hasher = Sha256::new();
     for part in parts {
@@ -457,12 +352,6 @@ fn stable_hash(parts: &[&str]) -> [u8; 32] {
         hasher.update([0]);
     }
     hasher.finalize().into()
-}
-
-/// Current time truncated to microseconds, the precision every backend stores.
-fn now_micros() -> DateTime<Utc> {
-    use chrono::SubsecRound;
-    Utc::now().trunc_subsecs(6)
 }
 
 /// The wait of one [`VersionStore::lock`] call: polls until a deadline.
@@ -502,7 +391,6 @@ fn query_error(table: &str, action: impl Into<String>) -> impl FnOnce(sqlx::Erro
     }
 }
 
-/// Reads the `state` column of one row.
 /// A row of the version table as the backends read it:
 /// `(version, name, checksum, state, applied_at, duration_ms)`.
 type Row = (i64, String, String, String, DateTime<Utc>, i64);
@@ -520,6 +408,7 @@ fn applied_version(table: &str, row: Row) -> Result<AppliedVersion, StoreError> 
     })
 }
 
+/// Reads the `state` column of one row.
 fn parse_state(table: &str, version: i64, text: &str) -> Result<VersionState, StoreError> {
     text.parse().map_err(|_| StoreError::CorruptRow {
         version,
@@ -533,32 +422,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_names() {
-        for ok in ["lariat_versions", "_x", "A", "a1_B2", &"a".repeat(63)] {
-            assert!(validate_table_name(ok).is_ok(), "{ok} should be valid");
-        }
-        for bad in [
-            "",
-            "1abc",
-            "a-b",
-            "a b",
-            "a;drop table x",
-            "\"a\"",
-            "schema.table",
-            "tablé",
-            &"a".repeat(64),
-        ] {
-            assert!(
-                matches!(
-                    validate_table_name(bad),
-                    Err(StoreError::InvalidTableName { .. })
-                ),
-                "{bad} should be invalid"
-            );
-        }
-    }
-
-    #[test]
     fn only_lariats_own_columns_pass() {
         let own: Vec<String> = COLUMNS.iter().rev().map(|c| c.to_uppercase()).collect();
         assert!(check_columns("t", own).is_ok());
@@ -570,48 +433,6 @@ mod tests {
         let mut extra: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
         extra.push("owner".into());
         assert!(check_columns("t", extra).is_err());
-    }
-
-    #[test]
-    fn redaction() {
-        let cases = [
-            (
-                "postgres://user:secret@host:5432/db",
-                "postgres://user:***@host:5432/db",
-            ),
-            (
-                "mysql://root:p%40ss@127.0.0.1/test",
-                "mysql://root:***@127.0.0.1/test",
-            ),
-            (
-                "mysql://root:pa@ss/word@host/db",
-                "mysql://root:***@host/db",
-            ),
-            ("postgres://user@host/db", "postgres://user@host/db"),
-            ("postgres://host/db", "postgres://host/db"),
-            ("sqlite:./lariat.db", "sqlite:./lariat.db"),
-            ("sqlite::memory:", "sqlite::memory:"),
-            (
-                "postgres://u@h/db?sslmode=require&password=hunter2",
-                "postgres://u@h/db?sslmode=require&password=***",
-            ),
-            ("postgres://u:@h/db", "postgres://u:***@h/db"),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(redact_url(input), expected, "redacting {input}");
-        }
-    }
-
-    #[test]
-    fn errors_never_show_the_password() {
-        let err = StoreError::unsupported_url("oracle://scott:tiger@db/x");
-        let text = format!("{err} {err:?}");
-        assert!(!text.contains("tiger"), "{text}");
-        assert!(text.contains("oracle://scott:***@db/x"), "{text}");
-        assert!(
-            text.contains("postgres://"),
-            "lists supported schemes: {text}"
-        );
     }
 
     #[test]
@@ -644,14 +465,14 @@ mod tests {
             assert!(
                 matches!(
                     connect(url, "t").await,
-                    Err(StoreError::UnsupportedUrl { .. })
+                    Err(StoreError::Db(DbError::UnsupportedUrl { .. }))
                 ),
                 "{url}"
             );
         }
         assert!(matches!(
             connect("sqlite::memory:", "bad-name").await,
-            Err(StoreError::InvalidTableName { .. })
+            Err(StoreError::Db(DbError::InvalidTableName { .. }))
         ));
     }
 

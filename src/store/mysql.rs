@@ -15,9 +15,11 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOpti
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::Mutex;
 
+use crate::db::now_micros;
+
 use super::{
-    applied_version, check_columns, now_micros, query_error, stable_hash, AppliedVersion, LockWait,
-    StoreError, VersionState, VersionStore, MAX_POOL_CONNECTIONS,
+    applied_version, check_columns, query_error, stable_hash, AppliedVersion, LockWait, StoreError,
+    VersionState, VersionStore, MAX_POOL_CONNECTIONS,
 };
 
 /// The longest lock name MySQL and MariaDB accept.
@@ -35,13 +37,9 @@ pub(super) struct MySqlStore {
 }
 
 impl MySqlStore {
-    /// Connects to the database that `url` names; `mysql_url` is `url` with a `mysql:` scheme.
-    pub(super) async fn connect(
-        url: &str,
-        mysql_url: &str,
-        table: &str,
-    ) -> Result<Self, StoreError> {
-        let options = MySqlConnectOptions::from_str(mysql_url)
+    /// Connects to the database that `url` (`mysql://` or `mariadb://`) names.
+    pub(super) async fn connect(url: &str, table: &str) -> Result<Self, StoreError> {
+        let options = MySqlConnectOptions::from_str(&crate::db::mysql_url(url))
             .map_err(|err| StoreError::invalid_url(url, err.to_string()))?;
         // Open one connection first: a pool would hide the cause behind a timeout.
         let mut conn = options

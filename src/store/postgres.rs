@@ -16,9 +16,11 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::Mutex;
 
+use crate::db::now_micros;
+
 use super::{
-    applied_version, check_columns, now_micros, query_error, stable_hash, AppliedVersion, LockWait,
-    StoreError, VersionState, VersionStore, MAX_POOL_CONNECTIONS,
+    applied_version, check_columns, query_error, stable_hash, AppliedVersion, LockWait, StoreError,
+    VersionState, VersionStore, MAX_POOL_CONNECTIONS,
 };
 
 /// A version table in a PostgreSQL database.

@@ -18,8 +18,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::Mutex;
 
+use crate::db::now_micros;
+
 use super::{
-    applied_version, check_columns, now_micros, query_error, AppliedVersion, LockWait, StoreError,
+    applied_version, check_columns, query_error, AppliedVersion, LockWait, StoreError,
     VersionState, VersionStore, MAX_POOL_CONNECTIONS,
 };
 
@@ -84,8 +86,7 @@ impl SqliteStore {
 
 /// Splits a `sqlite:` URL into the path part sqlx understands and whether it is in memory.
 fn parse_url(url: &str) -> Result<(&str, bool), StoreError> {
-    let rest = &url[super::scheme_len(url)..];
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let rest = crate::db::sqlite_path(url);
     let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
     let in_memory = database == ":memory:" || params.split('&').any(|param| param == "mode=memory");
     if database.is_empty() && !in_memory {

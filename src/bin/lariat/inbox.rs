@@ -8,6 +8,7 @@ use anyhow::Context as _;
 
 use clap::{Args, Subcommand};
 use lariat::config::Config;
+use lariat::db::DbError;
 use lariat::exit;
 use lariat::inbox::{self, Backend, InboxError, InboxMessage, ListFilter, DEFAULT_TABLE};
 use uuid::Uuid;
@@ -67,7 +68,9 @@ enum InboxCommand {
 pub async fn run(args: InboxArgs, config: Config, out: &mut impl Write) -> anyhow::Result<i32> {
     match execute(args, config, out).await {
         Err(err) => match err.downcast_ref::<InboxError>() {
-            Some(InboxError::InvalidTableName { .. } | InboxError::UnsupportedUrl { .. }) => {
+            Some(InboxError::Db(
+                DbError::InvalidTableName { .. } | DbError::UnsupportedUrl { .. },
+            )) => {
                 eprintln!("error: {err:#}");
                 Ok(exit::INVALID)
             }

@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lariat::aws::RequestCounts;
 use lariat::config::{Config, Overrides, CONNECT_TIMEOUTS, OPERATION_TIMEOUTS};
+use lariat::db::DbError;
 use lariat::executor::{ApplyOptions, Event, DEFAULT_CONCURRENCY};
 use lariat::generate::GenerateError;
 use lariat::migrator::{Error, RunOptions};
@@ -405,7 +406,8 @@ fn report(err: &anyhow::Error) -> i32 {
                 Error::Plan(_) => exit::REFUSED,
                 Error::Store(StoreError::LockTimeout { .. }) => exit::LOCKED,
                 Error::Store(
-                    StoreError::ForeignTable { .. } | StoreError::InvalidTableName { .. },
+                    StoreError::ForeignTable { .. }
+                    | StoreError::Db(DbError::InvalidTableName { .. }),
                 ) => exit::INVALID,
                 Error::MissingExternal(_) => exit::REFUSED,
                 Error::Apply(e)
@@ -448,17 +450,20 @@ fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
 /// Whether a table name (version, outbox or inbox table) is what was refused: a configuration
 /// error, exit 3, whichever command and table.
 fn invalid_table_name(err: &anyhow::Error) -> bool {
+    use lariat::inbox::InboxError;
+    use lariat::outbox::OutboxError;
     err.chain().any(|cause| {
-        matches!(
+        let db = match (
             cause.downcast_ref::<StoreError>(),
-            Some(StoreError::InvalidTableName { .. })
-        ) || matches!(
-            cause.downcast_ref::<lariat::outbox::OutboxError>(),
-            Some(lariat::outbox::OutboxError::InvalidTableName { .. })
-        ) || matches!(
-            cause.downcast_ref::<lariat::inbox::InboxError>(),
-            Some(lariat::inbox::InboxError::InvalidTableName { .. })
-        )
+            cause.downcast_ref::<OutboxError>(),
+            cause.downcast_ref::<InboxError>(),
+        ) {
+            (Some(StoreError::Db(db)), _, _)
+            | (_, Some(OutboxError::Db(db)), _)
+            | (_, _, Some(InboxError::Db(db))) => Some(db),
+            _ => cause.downcast_ref::<DbError>(),
+        };
+        matches!(db, Some(DbError::InvalidTableName { .. }))
     })
 }
 

@@ -8,11 +8,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use lariat::config::Config;
+use lariat::exit;
 use lariat::naming::NamingDefaults;
 use lariat::outbox::relay::{Relay, RelayOptions, MAX_BATCH_SIZE, MIN_LEASE};
 use lariat::outbox::{self, Backend, ResendFilter, SplitKey, TargetStats, DEFAULT_TABLE};
 use lariat::publish::Publisher;
-use lariat::{exit, store};
 
 use super::duration::{self, between, DAY, HOUR, MINUTE, SECOND};
 use super::printable::printable;
@@ -185,7 +185,7 @@ pub async fn run(
                 out,
                 "outbox table `{}` is installed in {}",
                 table.name,
-                store::redact_url(database_url(&config)?)
+                lariat::db::redact_url(database_url(&config)?)
             )?;
             store.close().await;
             Ok(exit::OK)
