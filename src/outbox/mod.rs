@@ -24,7 +24,7 @@
 //!   so relays on hosts with skewed clocks agree on leases and retry times.
 //!
 //! The table name is the only identifier written into SQL text, as a checked
-//! [`TableName`](crate::db::TableName); every value is a bound parameter.
+//! [`TableName`]; every value is a bound parameter.
 
 mod metrics;
 mod mysql;
