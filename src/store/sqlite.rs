@@ -64,8 +64,7 @@ impl SqliteStore {
             pool = pool.max_connections(MAX_POOL_CONNECTIONS);
         }
         // Open one connection first: a pool would hide the cause behind a timeout.
-        let conn = options
-            .connect()
+        let conn = connect_when_free(&options)
             .await
             .map_err(|err| StoreError::connect(url, err))?;
         conn.close()
@@ -82,6 +81,33 @@ impl SqliteStore {
             lock_file: Mutex::new(None),
         })
     }
+}
+
+/// Opens one connection, retrying while another process holds the database busy.
+///
+/// Switching a new database file to WAL needs a lock that SQLite does not wait for with the busy
+/// timeout: two appliers started together on a fresh file would see one fail with "database is
+/// locked". Retry that for as long as the busy timeout allows; every other error returns at once.
+async fn connect_when_free(
+    options: &SqliteConnectOptions,
+) -> Result<sqlx::SqliteConnection, sqlx::Error> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match options.connect().await {
+            Err(err) if is_busy(&err) && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// True for SQLITE_BUSY and its extended codes (the low byte of the code is 5).
+fn is_busy(err: &sqlx::Error) -> bool {
+    let Some(code) = err.as_database_error().and_then(|e| e.code()) else {
+        return false;
+    };
+    code.parse::<i32>().is_ok_and(|code| code & 0xff == 5)
 }
 
 /// Splits a `sqlite:` URL into the path part sqlx understands and whether it is in memory.
