@@ -745,11 +745,8 @@ fn compare(
             if declared_value.is_none() && UNDECLARED_NOT_COMPARED.contains(&key.as_str()) {
                 return None;
             }
-            let expected = declared_value.cloned().unwrap_or_else(|| default(key));
-            let found = live.get(key).cloned().unwrap_or_else(|| default(key));
-            if calls::attribute_matches(key, &expected, Some(&found)) {
-                return None;
-            }
+            let expected =
+                calls::attribute_difference(key, declared_value, live.get(key), default)?;
             Some(Difference {
                 attribute: key.clone(),
                 expected: Some(expected).filter(|v| !v.is_empty()),

@@ -11,7 +11,10 @@ use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::inspect::LiveTopic;
 use super::{Aws, AwsError};
-use crate::calls::{self, attribute_matches, Attributes, Call};
+use crate::calls::{
+    self, attribute_difference, attribute_matches, Attributes, Call, TOPIC_CREATE_ONLY,
+    TOPIC_DECLARABLE,
+};
 use crate::topology::{Endpoint, Tags};
 
 /// How long lariat keeps retrying a queue that AWS says was deleted less than 60 s ago.
@@ -664,14 +667,6 @@ impl Aws {
     }
 }
 
-/// Topic attributes that only `CreateTopic` sets: a topic that differs in one must be
-/// deleted and created again, which lariat leaves to a person.
-const TOPIC_CREATE_ONLY: &[&str] = &["FifoTopic"];
-
-/// Topic attributes lariat declares (see [`calls::topic_attributes`]): an existing topic that
-/// has one the files leave unset gets the AWS default, as `lariat drift` expects.
-const TOPIC_DECLARABLE: &[&str] = &["ContentBasedDeduplication", "DisplayName", "KmsMasterKeyId"];
-
 /// The attributes of an existing topic (`actual`, from `sns:GetTopicAttributes`) that differ
 /// from the `declared` ones of a `CreateTopic`, each side falling back to the AWS default.
 fn topic_differences(declared: &Attributes, actual: &Attributes) -> Vec<AttributeDifference> {
@@ -686,9 +681,8 @@ fn topic_differences(declared: &Attributes, actual: &Attributes) -> Vec<Attribut
     let keys: Vec<String> = declared.keys().cloned().chain(undeclared).collect();
     keys.into_iter()
         .filter_map(|key| {
-            let want = declared.get(&key).cloned().unwrap_or_else(|| default(&key));
-            let found = actual.get(&key).cloned().unwrap_or_else(|| default(&key));
-            (!attribute_matches(&key, &want, Some(&found))).then(|| AttributeDifference {
+            let want = attribute_difference(&key, declared.get(&key), actual.get(&key), default)?;
+            Some(AttributeDifference {
                 declared: want,
                 actual: actual.get(&key).cloned().unwrap_or_default(),
                 attribute: key,

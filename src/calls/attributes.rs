@@ -45,6 +45,15 @@ pub fn resource_tags(naming: &ParsedName, user: &Tags) -> Tags {
     tags
 }
 
+/// Topic attributes that only `CreateTopic` sets ([`topic_attributes`] with `create`): a topic
+/// that differs in one must be deleted and created again, which lariat leaves to a person.
+pub const TOPIC_CREATE_ONLY: &[&str] = &["FifoTopic"];
+
+/// Topic attributes lariat declares ([`topic_attributes`] without `create`): an existing topic
+/// that has one the files leave unset gets the AWS default, as `lariat drift` expects.
+pub const TOPIC_DECLARABLE: &[&str] =
+    &["ContentBasedDeduplication", "DisplayName", "KmsMasterKeyId"];
+
 /// Topic attributes as AWS names them; `create` adds the ones only CreateTopic takes.
 pub fn topic_attributes(topic: &Topic, create: bool) -> Attributes {
     let a = &topic.attributes;
@@ -220,6 +229,19 @@ pub(super) fn tag_changes(before: &Tags, after: &Tags) -> (Tags, Vec<String>) {
         .cloned()
         .collect();
     (set, unset)
+}
+
+/// The expected value of `key` when the `actual` one differs from it, each side falling back
+/// to the AWS default (`default`) where it has no value; `None` when they match.
+pub fn attribute_difference(
+    key: &str,
+    declared: Option<&String>,
+    actual: Option<&String>,
+    default: impl Fn(&str) -> String,
+) -> Option<String> {
+    let expected = declared.cloned().unwrap_or_else(|| default(key));
+    let found = actual.cloned().unwrap_or_else(|| default(key));
+    (!attribute_matches(key, &expected, Some(&found))).then_some(expected)
 }
 
 /// Whether an attribute's `actual` value (`None` when AWS has none) is the `declared` one.

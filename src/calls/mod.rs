@@ -17,8 +17,9 @@ pub mod legacy;
 mod policy;
 
 pub use attributes::{
-    attribute_matches, queue_attributes, queue_default, resource_tags, subscription_attributes,
-    subscription_default, topic_attributes, topic_default, Attributes, LARIAT_TAGS,
+    attribute_difference, attribute_matches, queue_attributes, queue_default, resource_tags,
+    subscription_attributes, subscription_default, topic_attributes, topic_default, Attributes,
+    LARIAT_TAGS, TOPIC_CREATE_ONLY, TOPIC_DECLARABLE,
 };
 use attributes::{changed, tag_changes};
 pub use policy::{policy_statement_id, policy_with_topic, policy_without_topic};
