@@ -24,7 +24,9 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction as Edges;
 
 use crate::aws::{Aws, AwsError, RequestCounts, SubscriptionListings};
-use crate::plan::{self, Call, Direction, Plan};
+use crate::calls::{self, Call};
+use crate::naming::Arns;
+use crate::plan::{Direction, Plan};
 use crate::store::{StoreError, VersionState, VersionStore};
 use crate::topology::{Operation, ResourceKey};
 
@@ -82,7 +84,7 @@ pub struct Report {
     /// in by [`Migrator`](crate::Migrator), which also counts what it asks before the run.
     pub requests: RequestCounts,
     /// Versions that `migrate` undid first, newest first, to finish a rollback that stopped
-    /// midway (see [`plan::plan_finish_rollback`]).
+    /// midway (see [`crate::plan::plan_finish_rollback`]).
     pub undone: Vec<i64>,
 }
 
@@ -178,7 +180,7 @@ fn rerun_hint(done: &[i64]) -> String {
 /// queue or subscription itself. `None` for removals, references to external topics and
 /// queues, and legacy operations.
 fn target(op: &Operation) -> Option<ResourceKey> {
-    if crate::plan::external::is_external(op) {
+    if crate::calls::external::is_external(op) {
         return None;
     }
     match op {
@@ -201,7 +203,7 @@ fn target(op: &Operation) -> Option<ResourceKey> {
 /// The resource an operation removes, with everything set on it (an unsubscribe also takes
 /// back the queue policy statement its subscribe added).
 fn removes(op: &Operation) -> Option<ResourceKey> {
-    if crate::plan::external::is_external(op) {
+    if crate::calls::external::is_external(op) {
         return None;
     }
     match op {
@@ -305,7 +307,7 @@ pub async fn run(
     options: ApplyOptions,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Report, ApplyError> {
-    let calls = plan::plan_calls(plan, aws.arns());
+    let calls = calls::plan_calls(plan, aws.arns());
     let listings = SubscriptionListings::default();
     let graph = dependency_graph(plan);
     let mut waiting: Vec<usize> = graph
@@ -499,8 +501,8 @@ async fn record_finished(
 }
 
 /// The calls a plan would make, step by step, for `--dry-run`.
-pub fn dry_run(plan: &Plan, arns: &plan::Arns) -> Vec<(i64, String, Vec<Call>)> {
-    plan::plan_calls(plan, arns)
+pub fn dry_run(plan: &Plan, arns: &Arns) -> Vec<(i64, String, Vec<Call>)> {
+    calls::plan_calls(plan, arns)
         .into_iter()
         .zip(&plan.steps)
         .map(|(calls, step)| {

@@ -23,7 +23,7 @@ use crate::inspect;
 use crate::migration::{self, is_snake_case};
 use crate::migrator::{Error, Migrator};
 use crate::naming::{self, Kind, ParsedName, ResourceKind};
-use crate::plan::{self, State};
+use crate::plan::State;
 use crate::store::VersionState;
 use crate::topology::{load_project, Endpoint, Queue, RedriveAllow, Subscription, Topic, Topology};
 
@@ -208,7 +208,7 @@ fn reference(resource: ResourceKind, name: &str, instance: &str) -> String {
 
 /// The user tags: what AWS has, without the tags lariat itself puts on what it creates.
 fn user_tags(naming: &ParsedName, live: &BTreeMap<String, String>) -> Option<String> {
-    let own = plan::resource_tags(naming, &BTreeMap::new());
+    let own = crate::calls::resource_tags(naming, &BTreeMap::new());
     let user: toml::Table = live
         .iter()
         .filter(|(k, v)| k.as_str() != "managed_by" && own.get(*k) != Some(*v))

@@ -6,7 +6,7 @@
 //! functions; only [`Aws::inventory`] does I/O.
 //!
 //! Drift compares in AWS terms: both sides go through the same attribute maps the planner
-//! sends ([`plan::queue_attributes`] and friends), and JSON values (redrive and filter
+//! sends ([`calls::queue_attributes`] and friends), and JSON values (redrive and filter
 //! policies) compare as JSON, not as text. An attribute the files leave unset is compared with
 //! the AWS default, except `MaximumMessageSize` and `SqsManagedSseEnabled`, whose defaults AWS
 //! changed over the years. Tags lariat declares must be present with their values; other tags
@@ -21,10 +21,12 @@ use serde::Serialize;
 
 use crate::aws::inspect::{name_in_account, subscription_ends, InventoryRequest, Lists};
 use crate::aws::{Aws, AwsError};
+use crate::calls::external::ExternalCheck;
+use crate::calls::{self, Attributes};
 use crate::migrator::{Error, Migrator};
 use crate::naming::{self, Kind, ParsedName, ResourceKind};
-use crate::plan::external::ExternalCheck;
-use crate::plan::{self, Arns, Attributes, State, Status};
+use crate::naming::{foreign_parts, Arns};
+use crate::plan::{State, Status};
 use crate::topology::{
     DeadLetter, Endpoint, Queue, QueueAttributes, RedriveAllow, Subscription,
     SubscriptionAttributes, SubscriptionKey, Tags, Topic, TopicAttributes, Topology,
@@ -641,9 +643,9 @@ pub fn drift(declared: &Topology, live: &Live, arns: &Arns, scope: &Scope) -> Dr
             None => drift.missing.push(resource),
             Some(l) => {
                 let mut differences = compare(
-                    &plan::topic_attributes(d, false),
-                    &plan::topic_attributes(l, false),
-                    plan::topic_default,
+                    &calls::topic_attributes(d, false),
+                    &calls::topic_attributes(l, false),
+                    calls::topic_default,
                 );
                 let adopted = scope.adopted.contains(&(ResourceKind::Topic, name.clone()));
                 differences.extend(compare_tags(&d.naming, &d.tags, &l.tags, adopted));
@@ -663,9 +665,9 @@ pub fn drift(declared: &Topology, live: &Live, arns: &Arns, scope: &Scope) -> Dr
             None => drift.missing.push(resource),
             Some(l) => {
                 let mut differences = compare(
-                    &plan::queue_attributes(d, arns, false),
-                    &plan::queue_attributes(l, arns, false),
-                    plan::queue_default,
+                    &calls::queue_attributes(d, arns, false),
+                    &calls::queue_attributes(l, arns, false),
+                    calls::queue_default,
                 );
                 let adopted = scope.adopted.contains(&(ResourceKind::Queue, name.clone()));
                 differences.extend(compare_tags(&d.naming, &d.tags, &l.tags, adopted));
@@ -676,7 +678,7 @@ pub fn drift(declared: &Topology, live: &Live, arns: &Arns, scope: &Scope) -> Dr
     }
     let expected = declared.on_aws();
     for (key, (d, _)) in &expected {
-        if plan::external::foreign_parts(&key.topic).is_some() {
+        if foreign_parts(&key.topic).is_some() {
             // a subscription to another account's or region's topic is listed there, not here
             continue;
         }
@@ -685,9 +687,9 @@ pub fn drift(declared: &Topology, live: &Live, arns: &Arns, scope: &Scope) -> Dr
             None => drift.missing.push(resource),
             Some(l) => {
                 let differences = compare(
-                    &plan::subscription_attributes(d, arns),
-                    &plan::subscription_attributes(l, arns),
-                    plan::subscription_default,
+                    &calls::subscription_attributes(d, arns),
+                    &calls::subscription_attributes(l, arns),
+                    calls::subscription_default,
                 );
                 push_differing(&mut drift, resource, differences);
             }
@@ -743,11 +745,8 @@ fn compare(
             if declared_value.is_none() && UNDECLARED_NOT_COMPARED.contains(&key.as_str()) {
                 return None;
             }
-            let expected = declared_value.cloned().unwrap_or_else(|| default(key));
-            let found = live.get(key).cloned().unwrap_or_else(|| default(key));
-            if plan::attribute_matches(key, &expected, Some(&found)) {
-                return None;
-            }
+            let expected =
+                calls::attribute_difference(key, declared_value, live.get(key), default)?;
             Some(Difference {
                 attribute: key.clone(),
                 expected: Some(expected).filter(|v| !v.is_empty()),
@@ -768,7 +767,7 @@ fn compare_tags(
 ) -> Vec<Difference> {
     let expected = match adopted {
         true => declared.clone(),
-        false => plan::resource_tags(naming, declared),
+        false => calls::resource_tags(naming, declared),
     };
     expected
         .into_iter()
@@ -800,7 +799,7 @@ fn missing_statements(
         .filter(|k| !scope.adopted_subscriptions.contains(*k))
         .filter_map(|k| {
             let live_value =
-                match plan::policy_with_topic(policy, &queue_arn, &arns.topic(&k.topic)) {
+                match calls::policy_with_topic(policy, &queue_arn, &arns.topic(&k.topic)) {
                     Ok(None) => return None,
                     Ok(Some(_)) => policy.map(|_| "no statement for this topic".to_owned()),
                     Err(e) => Some(format!("not a JSON policy ({e})")),

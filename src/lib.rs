@@ -5,7 +5,8 @@
 //! database migration tool applies a schema.
 //!
 //! Data flows one way: files ([`migration`]) → checked operations and the declared topology at
-//! every version ([`topology`]) → a plan of what to run ([`plan`]) → the executor, the only
+//! every version ([`topology`]) → a plan of which versions to apply or undo ([`plan`]) → the
+//! AWS calls of each operation ([`calls`], pure; ARNs from [`naming`]) → the executor, the only
 //! part that does I/O ([`aws`] for SNS/SQS, [`store`] for the version table).
 //!
 //! Cargo features (all on by default): `cli`, the `lariat` binary and the migration tooling
@@ -16,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod aws;
+pub mod calls;
 pub mod config;
 pub mod db;
 pub mod diagnostic;

@@ -4,12 +4,14 @@
 use std::time::Duration;
 
 use crate::aws::{Aws, AwsError};
+use crate::calls::external::{self, ExternalCheck};
+use crate::calls::Call;
 use crate::config::{Config, ConfigError};
 use crate::diagnostic::Diagnostics;
 use crate::executor::{self, ApplyError, ApplyOptions, Event, Report};
+use crate::naming::Arns;
 use crate::naming::ResourceKind;
-use crate::plan::external::ExternalCheck;
-use crate::plan::{self, Call, Checks, Direction, Plan, PlanError, RollbackTarget, Status};
+use crate::plan::{self, Checks, Direction, Plan, PlanError, RollbackTarget, Status};
 use crate::store::AppliedVersion;
 use crate::store::{self, StoreError, VersionStore};
 use crate::topology::{load_project, Project};
@@ -269,7 +271,7 @@ impl Migrator {
     /// configured).
     pub async fn dry_run(&self, plan: &Plan) -> Result<DryRun, Error> {
         let arns = match &self.config.aws.account_id {
-            Some(account_id) => plan::Arns {
+            Some(account_id) => Arns {
                 region: self
                     .config
                     .aws
@@ -299,7 +301,7 @@ impl Migrator {
     /// Looks up every external topic and queue the plan uses; fails, before anything is
     /// changed, when one is missing.
     async fn check_external(&self, plan: &Plan, aws: &Aws) -> Result<(), Error> {
-        let checks = plan::external::checks(plan, &self.project);
+        let checks = external::checks(plan, &self.project);
         let found =
             futures::future::try_join_all(checks.iter().map(|c| aws.external_exists(c))).await?;
         let missing: Vec<ExternalCheck> = checks

@@ -12,6 +12,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+mod arns;
+
+pub use arns::{foreign_parts, Arns};
+
 /// The longest topic or queue name lariat accepts, `.fifo` suffix included.
 ///
 /// SQS allows 80 characters including the suffix; SNS allows more, but one bound for both keeps

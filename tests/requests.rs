@@ -184,7 +184,7 @@ fn a_run_stopped_between_create_queue_and_subscribe_converges() {
         for (step, calls) in plan
             .steps
             .iter()
-            .zip(lariat::plan::plan_calls(&plan, aws.arns()))
+            .zip(lariat::calls::plan_calls(&plan, aws.arns()))
         {
             store
                 .mark(
@@ -198,7 +198,8 @@ fn a_run_stopped_between_create_queue_and_subscribe_converges() {
             for call in calls.iter().flatten() {
                 if matches!(
                     call,
-                    lariat::plan::Call::CreateQueue { .. } | lariat::plan::Call::CreateTopic { .. }
+                    lariat::calls::Call::CreateQueue { .. }
+                        | lariat::calls::Call::CreateTopic { .. }
                 ) {
                     aws.execute(call).await.unwrap();
                 }

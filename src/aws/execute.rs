@@ -11,7 +11,10 @@ use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::inspect::LiveTopic;
 use super::{Aws, AwsError};
-use crate::plan::{self, attribute_matches, Attributes, Call};
+use crate::calls::{
+    self, attribute_difference, attribute_matches, Attributes, Call, TOPIC_CREATE_ONLY,
+    TOPIC_DECLARABLE,
+};
 use crate::topology::{Endpoint, Tags};
 
 /// How long lariat keeps retrying a queue that AWS says was deleted less than 60 s ago.
@@ -372,11 +375,11 @@ impl Aws {
         let mut changed = false;
         for topic in topics {
             let updated =
-                plan::policy_with_topic(current.as_deref(), &queue_arn, &self.arns.topic(topic))
+                calls::policy_with_topic(current.as_deref(), &queue_arn, &self.arns.topic(topic))
                     .map_err(|e| AwsError::BadPolicy {
-                        queue: queue.to_owned(),
-                        message: e.to_string(),
-                    })?;
+                    queue: queue.to_owned(),
+                    message: e.to_string(),
+                })?;
             if let Some(updated) = updated {
                 current = Some(updated);
                 changed = true;
@@ -513,9 +516,9 @@ impl Aws {
         };
         let (queue_arn, topic_arn) = (self.arns.queue(queue), self.arns.topic(topic));
         let updated = if allow {
-            plan::policy_with_topic(current.as_deref(), &queue_arn, &topic_arn)
+            calls::policy_with_topic(current.as_deref(), &queue_arn, &topic_arn)
         } else {
-            plan::policy_without_topic(current.as_deref(), &queue_arn, &topic_arn)
+            calls::policy_without_topic(current.as_deref(), &queue_arn, &topic_arn)
         }
         .map_err(|e| AwsError::BadPolicy {
             queue: queue.to_owned(),
@@ -538,7 +541,7 @@ impl Aws {
             .sns_for(topic)
             .subscribe()
             .topic_arn(self.arns.topic(topic))
-            .protocol(plan::protocol(endpoint))
+            .protocol(calls::protocol(endpoint))
             .endpoint(self.arns.endpoint(endpoint))
             .set_attributes(Some(attributes.clone().into_iter().collect()))
             .return_subscription_arn(true)
@@ -553,7 +556,7 @@ impl Aws {
                 match (listing.as_mut(), confirmed) {
                     (None, _) => {}
                     (Some(listed), Some(arn)) => {
-                        let protocol = plan::protocol(endpoint);
+                        let protocol = calls::protocol(endpoint);
                         let endpoint = self.arns.endpoint(endpoint);
                         listed.retain(|l| {
                             l.arn != arn && !(l.endpoint == endpoint && l.protocol == protocol)
@@ -621,7 +624,7 @@ impl Aws {
             None => listing.insert(self.list_subscriptions_of(topic).await?),
         };
         let endpoint_arn = self.arns.endpoint(endpoint);
-        let protocol = plan::protocol(endpoint);
+        let protocol = calls::protocol(endpoint);
         Ok(listed
             .iter()
             .find(|l| l.endpoint == endpoint_arn && l.protocol == protocol)
@@ -664,20 +667,12 @@ impl Aws {
     }
 }
 
-/// Topic attributes that only `CreateTopic` sets: a topic that differs in one must be
-/// deleted and created again, which lariat leaves to a person.
-const TOPIC_CREATE_ONLY: &[&str] = &["FifoTopic"];
-
-/// Topic attributes lariat declares (see [`plan::topic_attributes`]): an existing topic that
-/// has one the files leave unset gets the AWS default, as `lariat drift` expects.
-const TOPIC_DECLARABLE: &[&str] = &["ContentBasedDeduplication", "DisplayName", "KmsMasterKeyId"];
-
 /// The attributes of an existing topic (`actual`, from `sns:GetTopicAttributes`) that differ
 /// from the `declared` ones of a `CreateTopic`, each side falling back to the AWS default.
 fn topic_differences(declared: &Attributes, actual: &Attributes) -> Vec<AttributeDifference> {
     let default = |key: &str| match key {
         "FifoTopic" => "false".to_owned(),
-        _ => plan::topic_default(key),
+        _ => calls::topic_default(key),
     };
     let undeclared = TOPIC_DECLARABLE
         .iter()
@@ -686,9 +681,8 @@ fn topic_differences(declared: &Attributes, actual: &Attributes) -> Vec<Attribut
     let keys: Vec<String> = declared.keys().cloned().chain(undeclared).collect();
     keys.into_iter()
         .filter_map(|key| {
-            let want = declared.get(&key).cloned().unwrap_or_else(|| default(&key));
-            let found = actual.get(&key).cloned().unwrap_or_else(|| default(&key));
-            (!attribute_matches(&key, &want, Some(&found))).then(|| AttributeDifference {
+            let want = attribute_difference(&key, declared.get(&key), actual.get(&key), default)?;
+            Some(AttributeDifference {
                 declared: want,
                 actual: actual.get(&key).cloned().unwrap_or_default(),
                 attribute: key,

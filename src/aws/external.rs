@@ -5,8 +5,9 @@ use aws_config::Region;
 
 use super::execute::is_code;
 use super::{Aws, AwsError};
+use crate::calls::external::ExternalCheck;
+use crate::naming::foreign_parts;
 use crate::naming::ResourceKind;
-use crate::plan::external::{foreign_parts, ExternalCheck};
 
 impl Aws {
     /// Whether the external topic or queue exists. Reads only; never changes it.

@@ -11,8 +11,9 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::{execute::is_code, Aws, AwsError};
+use crate::calls::Attributes;
+use crate::naming::Arns;
 use crate::naming::ResourceKind;
-use crate::plan::{Arns, Attributes};
 use crate::topology::Tags;
 
 /// Attribute and tag requests in flight at once: fast on AWS, well below its throttling limits.

@@ -212,7 +212,7 @@ fn settable(attributes: BTreeMap<String, String>, keep: &[&str]) -> BTreeMap<Str
 }
 
 /// An `sqs` or `sns` endpoint, by name in this account and region or by ARN elsewhere.
-fn recreatable_endpoint(arns: &crate::plan::Arns, protocol: &str, arn: &str) -> Option<Endpoint> {
+fn recreatable_endpoint(arns: &crate::naming::Arns, protocol: &str, arn: &str) -> Option<Endpoint> {
     let resource = match protocol {
         "sqs" => ResourceKind::Queue,
         "sns" => ResourceKind::Topic,

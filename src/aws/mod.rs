@@ -25,7 +25,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::config::{AwsSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_OPERATION_TIMEOUT};
-use crate::plan::Arns;
+use crate::naming::Arns;
 
 pub use error::{AwsError, Cause, DETAIL_TARGET};
 pub use execute::{AttributeDifference, SubscriptionListings};

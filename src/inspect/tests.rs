@@ -37,7 +37,7 @@ fn account_of(topology: &Topology) -> Inventory {
         .topics
         .values()
         .map(|t| {
-            let mut attributes = plan::topic_attributes(t, true);
+            let mut attributes = calls::topic_attributes(t, true);
             attributes.insert("DisplayName".into(), String::new());
             attributes.insert("TopicArn".into(), arns.topic(&t.name));
             attributes.insert("Owner".into(), arns.account_id.clone());
@@ -45,7 +45,7 @@ fn account_of(topology: &Topology) -> Inventory {
                 name: t.name.clone(),
                 arn: arns.topic(&t.name),
                 attributes,
-                tags: plan::resource_tags(&t.naming, &t.tags),
+                tags: calls::resource_tags(&t.naming, &t.tags),
             }
         })
         .collect();
@@ -53,7 +53,7 @@ fn account_of(topology: &Topology) -> Inventory {
         .queues
         .values()
         .map(|q| {
-            let mut attributes = plan::queue_attributes(q, &arns, true);
+            let mut attributes = calls::queue_attributes(q, &arns, true);
             for (key, value) in [
                 ("VisibilityTimeout", "30"),
                 ("MessageRetentionPeriod", "345600"),
@@ -72,7 +72,7 @@ fn account_of(topology: &Topology) -> Inventory {
             let mut policy = None;
             for key in topology.on_aws().into_keys() {
                 if key.endpoint == Endpoint::Queue(q.name.clone()) {
-                    policy = plan::policy_with_topic(
+                    policy = calls::policy_with_topic(
                         policy.as_deref(),
                         &arns.queue(&q.name),
                         &arns.topic(&key.topic),
@@ -88,7 +88,7 @@ fn account_of(topology: &Topology) -> Inventory {
                 name: q.name.clone(),
                 url: format!("http://127.0.0.1:4566/123456789012/{}", q.name),
                 attributes,
-                tags: plan::resource_tags(&q.naming, &q.tags),
+                tags: calls::resource_tags(&q.naming, &q.tags),
             }
         })
         .collect();
@@ -98,7 +98,7 @@ fn account_of(topology: &Topology) -> Inventory {
         .map(|(s, _)| s)
         .enumerate()
         .map(|(i, s)| {
-            let mut attributes = plan::subscription_attributes(s, &arns);
+            let mut attributes = calls::subscription_attributes(s, &arns);
             attributes
                 .entry("RawMessageDelivery".into())
                 .or_insert("false".into());
@@ -110,7 +110,7 @@ fn account_of(topology: &Topology) -> Inventory {
             LiveSubscription {
                 arn: format!("{}:{i}", arns.topic(&s.key.topic)),
                 topic_arn: arns.topic(&s.key.topic),
-                protocol: plan::protocol(&s.key.endpoint).into(),
+                protocol: calls::protocol(&s.key.endpoint).into(),
                 endpoint: arns.endpoint(&s.key.endpoint),
                 attributes,
             }

@@ -53,7 +53,7 @@ impl Topic {
 /// create: `[[external_topic]]`, `[[external_queue]]`.
 ///
 /// A resource in another account or region is keyed in the topology by its ARN, with the
-/// parts it does not set left empty (`arn:aws:sns::111122223333:name`); [`crate::plan::Arns`]
+/// parts it does not set left empty (`arn:aws:sns::111122223333:name`); [`crate::naming::Arns`]
 /// fills them in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct External {

@@ -386,7 +386,7 @@ impl Replay<'_> {
         let (Some(tags), true) = (tags, is_up) else {
             return;
         };
-        let lariat = crate::plan::resource_tags(naming, &BTreeMap::new());
+        let lariat = crate::calls::resource_tags(naming, &BTreeMap::new());
         for (key, value) in tags {
             if let Some(own) = lariat.get(key) {
                 self.warn(
@@ -395,7 +395,7 @@ impl Replay<'_> {
                         "tag `{key}` is one lariat sets itself (to `{own}` here): your value `{}` is dropped",
                         value.escape_debug()
                     ))
-                    .help(format!("rename the tag (e.g. `team_{key}`), or remove it; lariat's tags are {}", crate::plan::LARIAT_TAGS.join(", "))),
+                    .help(format!("rename the tag (e.g. `team_{key}`), or remove it; lariat's tags are {}", crate::calls::LARIAT_TAGS.join(", "))),
                 );
             }
         }

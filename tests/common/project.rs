@@ -390,7 +390,7 @@ pub fn declared_at(project: &Project, emulator: &Emulator, version: Option<i64>)
         .on_aws()
         .into_keys()
         .map(|k| {
-            let protocol = lariat::plan::protocol(&k.endpoint).to_owned();
+            let protocol = lariat::calls::protocol(&k.endpoint).to_owned();
             (k.topic.clone(), k.endpoint.name().to_owned(), protocol)
         })
         .collect();

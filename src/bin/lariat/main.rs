@@ -775,7 +775,7 @@ async fn print_dry_run(
         "dry run: would {verb} {} migration(s); nothing is changed",
         steps.len()
     )?;
-    let checks = lariat::plan::external::checks(plan, &migrator.project);
+    let checks = lariat::calls::external::checks(plan, &migrator.project);
     if !checks.is_empty() {
         writeln!(out, "\nchecked first, never changed:")?;
         for check in checks {

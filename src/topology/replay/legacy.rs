@@ -107,8 +107,9 @@ pub(super) fn reject(legacy: bool, table: &str) -> Checked<()> {
 mod tests {
     use std::fs;
 
+    use crate::calls::{calls, Call};
+    use crate::naming::Arns;
     use crate::naming::NamingDefaults;
-    use crate::plan::{calls, Arns, Call};
     use crate::topology::{load_project, LegacyKey, LegacyRecord, Operation, RecordedSubscription};
     use crate::topology::{Endpoint, Project};
 

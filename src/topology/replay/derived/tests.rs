@@ -204,7 +204,8 @@ fn an_explicit_down_gets_the_derived_operations_too() {
 
 #[test]
 fn a_link_makes_no_sns_call_and_its_derived_subscription_allows_the_upstream_topic() {
-    use crate::plan::{calls, Arns};
+    use crate::calls::calls;
+    use crate::naming::Arns;
     let project = load(&[
         ("20240101000001_topics.toml", TOPICS),
         ("20240101000002_link.toml", LINK),

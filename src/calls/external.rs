@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::naming::ResourceKind;
+use crate::naming::{foreign_parts, ResourceKind};
 use crate::topology::{External, Operation, Project, ResourceKey};
 
-use super::{Direction, Plan};
+use crate::plan::{Direction, Plan};
 
 /// Whether `op` declares or forgets an external topic or queue (no AWS call either way).
 pub fn is_external(op: &Operation) -> bool {
@@ -17,16 +17,6 @@ pub fn is_external(op: &Operation) -> bool {
         Operation::CreateQueue(q) | Operation::DeleteQueue(q) => q.external.is_some(),
         _ => false,
     }
-}
-
-/// `(region, account, name)` of an ARN key (`arn:aws:sns:REGION:ACCOUNT:NAME`, region or
-/// account possibly empty); `None` for a plain name.
-pub fn foreign_parts(key: &str) -> Option<(&str, &str, &str)> {
-    let rest = key.strip_prefix("arn:aws:")?;
-    let mut parts = rest.splitn(4, ':');
-    let (_service, region, account, name) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    Some((region, account, name))
 }
 
 /// An external topic or queue that `migrate` must find before it changes anything.
@@ -100,9 +90,10 @@ mod tests {
     use std::fs;
 
     use super::*;
+    use crate::calls::{calls, plan_calls, Call};
+    use crate::naming::Arns;
     use crate::naming::NamingDefaults;
-    use crate::plan::RollbackTarget;
-    use crate::plan::{calls, plan_calls, plan_migrate, plan_rollback, Arns, Call, Checks};
+    use crate::plan::{plan_migrate, plan_rollback, Checks, RollbackTarget};
     use crate::topology::{load_project, Endpoint};
 
     const SUBSCRIBER: &str = r#"
