@@ -20,7 +20,9 @@ use chrono::{DateTime, Utc};
 use crate::aws::inspect::{InventoryRequest, Lists, Progress};
 use crate::executor::DEFAULT_CONCURRENCY;
 use crate::inspect;
-use crate::migration::{self, is_snake_case};
+use crate::migration::{
+    self, is_snake_case, DeduplicationScope, FifoThroughputLimit, FilterPolicyScope,
+};
 use crate::migrator::{Error, Migrator};
 use crate::naming::{self, Kind, ParsedName, ResourceKind};
 use crate::plan::State;
@@ -290,15 +292,19 @@ fn queue_pairs(q: &Queue, instance: &str) -> Vec<(&'static str, String)> {
         if a.content_based_deduplication == Some(true) {
             pairs.push(("content_based_deduplication", value(true)));
         }
-        if let Some(scope) = a.deduplication_scope.as_deref().filter(|s| *s != "queue") {
-            pairs.push(("deduplication_scope", value(scope)));
+        if let Some(scope) = a
+            .deduplication_scope
+            .as_ref()
+            .filter(|s| **s != DeduplicationScope::Queue)
+        {
+            pairs.push(("deduplication_scope", value(scope.as_aws())));
         }
         if let Some(limit) = a
             .fifo_throughput_limit
-            .as_deref()
-            .filter(|l| *l != "perQueue")
+            .as_ref()
+            .filter(|l| **l != FifoThroughputLimit::PerQueue)
         {
-            pairs.push(("fifo_throughput_limit", value(limit)));
+            pairs.push(("fifo_throughput_limit", value(limit.as_aws())));
         }
     }
     if let Some(key) = a.kms_master_key_id.as_deref().filter(|k| !k.is_empty()) {
@@ -334,10 +340,10 @@ fn subscription_pairs(s: &Subscription, instance: &str) -> Vec<(&'static str, St
         pairs.push(("filter_policy", value(policy.to_string())));
         if let Some(scope) = a
             .filter_policy_scope
-            .as_deref()
-            .filter(|s| *s != "MessageAttributes")
+            .as_ref()
+            .filter(|s| **s != FilterPolicyScope::MessageAttributes)
         {
-            pairs.push(("filter_policy_scope", value(scope)));
+            pairs.push(("filter_policy_scope", value(scope.as_aws())));
         }
     }
     if let Some(dlq) = &a.dead_letter_queue {

@@ -5,12 +5,13 @@
 //! the topology they apply to is the job of [`crate::topology`].
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::fs;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
@@ -444,35 +445,80 @@ pub enum RedriveAllowSpec {
     ByQueue,
 }
 
-/// `messageGroup` or `queue`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum DeduplicationScope {
-    /// Per message group.
-    #[serde(rename = "messageGroup")]
-    MessageGroup,
-    /// Per queue.
-    #[serde(rename = "queue")]
-    Queue,
+/// An attribute whose values AWS spells as words: the known ones as variants, and
+/// `Other` for a value AWS reports that lariat does not know (never read from a migration
+/// file), so that `lariat drift` still shows it.
+macro_rules! aws_word {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)*
+            /// A value AWS reported that lariat does not know.
+            #[serde(skip)]
+            Other(String),
+        }
+
+        impl $name {
+            /// The value as AWS spells it.
+            pub fn as_aws(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)*
+                    $name::Other(text) => text,
+                }
+            }
+
+            /// A value as AWS reports it.
+            pub fn from_aws(text: &str) -> Self {
+                match text {
+                    $($text => $name::$variant,)*
+                    other => $name::Other(other.to_owned()),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_aws())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_aws())
+            }
+        }
+    };
 }
 
-/// `perQueue` or `perMessageGroupId`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum FifoThroughputLimit {
-    /// Per queue.
-    #[serde(rename = "perQueue")]
-    PerQueue,
-    /// Per message group (high throughput mode).
-    #[serde(rename = "perMessageGroupId")]
-    PerMessageGroupId,
+aws_word! {
+    /// `messageGroup` or `queue`.
+    DeduplicationScope {
+        /// Per message group.
+        MessageGroup = "messageGroup",
+        /// Per queue (AWS default).
+        Queue = "queue",
+    }
 }
 
-/// `MessageAttributes` or `MessageBody`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum FilterPolicyScope {
-    /// Filter on message attributes (AWS default).
-    MessageAttributes,
-    /// Filter on the JSON body.
-    MessageBody,
+aws_word! {
+    /// `perQueue` or `perMessageGroupId`.
+    FifoThroughputLimit {
+        /// Per queue (AWS default).
+        PerQueue = "perQueue",
+        /// Per message group (high throughput mode).
+        PerMessageGroupId = "perMessageGroupId",
+    }
+}
+
+aws_word! {
+    /// `MessageAttributes` or `MessageBody`.
+    FilterPolicyScope {
+        /// Filter on message attributes (AWS default).
+        MessageAttributes = "MessageAttributes",
+        /// Filter on the JSON body.
+        MessageBody = "MessageBody",
+    }
 }
 
 /// A queue in `create_queue`, `change_queue` or `delete_queue`.
@@ -606,6 +652,28 @@ mod tests {
         ] {
             assert_eq!(version_problem(bad).as_deref(), Some(why), "{bad}");
         }
+    }
+
+    /// `Other` holds what an account reports; a migration file can only name the known words.
+    #[test]
+    fn aws_words_read_from_files_and_accounts() {
+        let spec: QueueSpec =
+            toml::from_str("deduplication_scope = \"messageGroup\"").expect("a known word");
+        assert_eq!(
+            spec.deduplication_scope,
+            Some(DeduplicationScope::MessageGroup)
+        );
+        let err = toml::from_str::<QueueSpec>("deduplication_scope = \"Other\"")
+            .expect_err("`Other` is not a word of the file format")
+            .to_string();
+        assert!(err.contains("expected `messageGroup` or `queue`"), "{err}");
+        assert_eq!(
+            FifoThroughputLimit::from_aws("perQueue"),
+            FifoThroughputLimit::PerQueue
+        );
+        let unknown = FilterPolicyScope::from_aws("MessageHeaders");
+        assert_eq!(unknown, FilterPolicyScope::Other("MessageHeaders".into()));
+        assert_eq!(unknown.as_aws(), "MessageHeaders");
     }
 
     #[test]

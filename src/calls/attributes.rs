@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::migration::{DeduplicationScope, FifoThroughputLimit, FilterPolicyScope};
 use crate::naming::{Arns, ParsedName};
 use crate::topology::{Queue, RedriveAllow, Subscription, Tags, Topic};
 
@@ -117,12 +118,16 @@ pub fn queue_attributes(queue: &Queue, arns: &Arns, create: bool) -> Attributes 
     put(
         &mut out,
         "DeduplicationScope",
-        a.deduplication_scope.as_ref(),
+        a.deduplication_scope
+            .as_ref()
+            .map(DeduplicationScope::as_aws),
     );
     put(
         &mut out,
         "FifoThroughputLimit",
-        a.fifo_throughput_limit.as_ref(),
+        a.fifo_throughput_limit
+            .as_ref()
+            .map(FifoThroughputLimit::as_aws),
     );
     put(&mut out, "KmsMasterKeyId", a.kms_master_key_id.as_ref());
     put(
@@ -145,7 +150,9 @@ pub fn subscription_attributes(sub: &Subscription, arns: &Arns) -> Attributes {
     put(
         &mut out,
         "FilterPolicyScope",
-        a.filter_policy_scope.as_ref(),
+        a.filter_policy_scope
+            .as_ref()
+            .map(FilterPolicyScope::as_aws),
     );
     if let Some(dlq) = &a.dead_letter_queue {
         let policy = serde_json::json!({ "deadLetterTargetArn": arns.queue(dlq) });

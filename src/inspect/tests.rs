@@ -1,8 +1,13 @@
 use std::path::Path;
 
 use super::*;
-use crate::naming::NamingDefaults;
-use crate::topology::load_project;
+use crate::calls::{self, Attributes};
+use crate::migration::FifoThroughputLimit;
+use crate::naming::{self, Arns, Kind, NamingDefaults, ResourceKind};
+use crate::plan::{State, Status};
+use crate::topology::{
+    load_project, DeadLetter, Endpoint, Subscription, SubscriptionKey, Tags, Topology,
+};
 
 fn arns() -> Arns {
     Arns {
@@ -253,6 +258,36 @@ fn policies_compare_as_json_not_text() {
     assert!(drift(&declared, &live, &arns(), &scope(&declared)).is_empty());
 }
 
+/// The typed attributes keep a value lariat does not know: it is drift, not dropped.
+#[test]
+fn an_unknown_fifo_throughput_limit_is_reported_as_read() {
+    let declared = example();
+    let mut account = account_of(&declared);
+    queue_mut(&mut account, STATISTIC)
+        .attributes
+        .insert("FifoThroughputLimit".into(), "perSomethingNew".into());
+    let live = live(&account, &arns());
+    assert_eq!(
+        live.topology.queues[STATISTIC]
+            .attributes
+            .fifo_throughput_limit,
+        Some(FifoThroughputLimit::Other("perSomethingNew".into()))
+    );
+    let drift = drift(&declared, &live, &arns(), &scope(&declared));
+    assert_eq!(
+        drift.differing,
+        vec![Differing {
+            resource: Resource::Queue(STATISTIC.into()),
+            differences: vec![Difference {
+                attribute: "FifoThroughputLimit".into(),
+                expected: Some("perQueue".into()),
+                declared: false,
+                live: Some("perSomethingNew".into()),
+            }],
+        }]
+    );
+}
+
 #[test]
 fn a_changed_attribute_and_a_stray_queue_are_drift() {
     let declared = example();
@@ -282,14 +317,14 @@ fn a_changed_attribute_and_a_stray_queue_are_drift() {
     // another instance's queue and a custom name nobody declared are not this project's
     assert_eq!(
         drift.unexpected,
-        vec![ResourceRef::Queue("test-event-queue-stray-thing".into())]
+        vec![Resource::Queue("test-event-queue-stray-thing".into())]
     );
     assert!(drift.missing.is_empty());
     assert_eq!(
         drift.differing,
         vec![
             Differing {
-                resource: ResourceRef::Queue(STATISTIC.into()),
+                resource: Resource::Queue(STATISTIC.into()),
                 differences: vec![Difference {
                     attribute: "VisibilityTimeout".into(),
                     expected: Some("30".into()),
@@ -298,7 +333,7 @@ fn a_changed_attribute_and_a_stray_queue_are_drift() {
                 }],
             },
             Differing {
-                resource: ResourceRef::Queue(MAILER.into()),
+                resource: Resource::Queue(MAILER.into()),
                 differences: vec![Difference {
                     attribute: "VisibilityTimeout".into(),
                     expected: Some("60".into()),
@@ -344,8 +379,8 @@ fn missing_resources_subscriptions_and_statements_are_drift() {
     assert_eq!(
         drift.missing,
         vec![
-            ResourceRef::Topic("test-event-fanout-orders-order_created".into()),
-            ResourceRef::Subscription(SubscriptionKey {
+            Resource::Topic("test-event-fanout-orders-order_created".into()),
+            Resource::Subscription(SubscriptionKey {
                 topic: "test-event-fanout-orders-order_created".into(),
                 endpoint: Endpoint::Queue(STATISTIC.into()),
             }),
@@ -353,10 +388,7 @@ fn missing_resources_subscriptions_and_statements_are_drift() {
     );
     // the statistic queue's statement for the gone topic is still there: nothing to report
     assert_eq!(drift.differing.len(), 1, "{drift:#?}");
-    assert_eq!(
-        drift.differing[0].resource,
-        ResourceRef::Queue(MAILER.into())
-    );
+    assert_eq!(drift.differing[0].resource, Resource::Queue(MAILER.into()));
     assert_eq!(drift.differing[0].differences[0].attribute, "Policy");
     assert_eq!(drift.differing[0].differences[0].live, None);
 }
@@ -389,7 +421,7 @@ fn unexpected_subscriptions_touch_the_instance() {
     let drift = drift(&declared, &live, &arns, &scope(&declared));
     assert_eq!(
         drift.unexpected,
-        vec![ResourceRef::Subscription(SubscriptionKey {
+        vec![Resource::Subscription(SubscriptionKey {
             topic: "test-event-fanout-registration-user_created".into(),
             endpoint: Endpoint::Queue("other-queue".into()),
         })]

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::migration::FilterPolicyScope;
 use crate::topology::{Endpoint, Subscription, SubscriptionAttributes, SubscriptionKey, Topology};
 
 /// A subscription lariat makes because of topic-to-topic links: topic U → queue Q, standing in
@@ -253,8 +254,9 @@ pub fn combine(
             upstream.filter_policy_scope.clone(),
         ),
         (Some(up), Some(down)) => {
-            let scope =
-                |s: &Option<String>| s.clone().unwrap_or_else(|| "MessageAttributes".to_owned());
+            let scope = |s: &Option<FilterPolicyScope>| {
+                s.clone().unwrap_or(FilterPolicyScope::MessageAttributes)
+            };
             if scope(&upstream.filter_policy_scope) != scope(&downstream.filter_policy_scope) {
                 return Err((
                     format!(

@@ -14,6 +14,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::migration::{DeduplicationScope, FifoThroughputLimit, FilterPolicyScope};
 use crate::naming::{ParsedName, ResourceKind};
 
 pub use derive::{combine, derive, merge_filter_policies, DeriveError, Derived};
@@ -155,9 +156,9 @@ pub struct QueueAttributes {
     /// FIFO only: deduplicate by a hash of the body.
     pub content_based_deduplication: Option<bool>,
     /// FIFO only: `messageGroup` or `queue`.
-    pub deduplication_scope: Option<String>,
+    pub deduplication_scope: Option<DeduplicationScope>,
     /// FIFO only: `perQueue` or `perMessageGroupId`.
-    pub fifo_throughput_limit: Option<String>,
+    pub fifo_throughput_limit: Option<FifoThroughputLimit>,
     /// KMS key id or alias for server-side encryption.
     pub kms_master_key_id: Option<String>,
     /// Seconds SQS reuses a data key (60–86400), with KMS.
@@ -235,7 +236,7 @@ pub struct SubscriptionAttributes {
     /// Filter policy, as JSON.
     pub filter_policy: Option<serde_json::Value>,
     /// `MessageAttributes` (default) or `MessageBody`.
-    pub filter_policy_scope: Option<String>,
+    pub filter_policy_scope: Option<FilterPolicyScope>,
     /// Queue for messages SNS could not deliver (subscription redrive policy).
     pub dead_letter_queue: Option<String>,
 }

@@ -418,10 +418,10 @@ test-event-queue-any-all-statistic  test      event  any        all   statistic 
             instance: Some("test".into()),
             in_sync: false,
             drift: inspect::Drift {
-                missing: vec![inspect::ResourceRef::Topic("t".into())],
-                unexpected: vec![inspect::ResourceRef::Queue("q".into())],
+                missing: vec![inspect::Resource::Topic("t".into())],
+                unexpected: vec![inspect::Resource::Queue("q".into())],
                 differing: vec![inspect::Differing {
-                    resource: inspect::ResourceRef::Queue("m".into()),
+                    resource: inspect::Resource::Queue("m".into()),
                     differences: vec![inspect::Difference {
                         attribute: "VisibilityTimeout".into(),
                         expected: Some("60".into()),

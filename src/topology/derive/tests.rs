@@ -180,12 +180,12 @@ fn a_filter_only_on_the_link_applies_to_every_queue() {
     let mut t = topology(&[], &[("user", "mailer")]);
     t.topics.insert("client".into(), topic("client"));
     let mut scoped = filtered(json!({"source": ["web"]}));
-    scoped.filter_policy_scope = Some("MessageBody".into());
+    scoped.filter_policy_scope = Some(FilterPolicyScope::MessageBody);
     link(&mut t, "client", "user", scoped.clone());
     let derived = derive(&t).unwrap();
     let a = &derived.values().next().unwrap().subscription.attributes;
     assert_eq!(a.filter_policy, scoped.filter_policy);
-    assert_eq!(a.filter_policy_scope.as_deref(), Some("MessageBody"));
+    assert_eq!(a.filter_policy_scope, Some(FilterPolicyScope::MessageBody));
 }
 
 #[test]
@@ -230,7 +230,7 @@ fn identical_conditions_merge_whatever_they_are() {
 #[test]
 fn different_filter_scopes_are_an_error() {
     let mut body = filtered(json!({"a": ["x"]}));
-    body.filter_policy_scope = Some("MessageBody".into());
+    body.filter_policy_scope = Some(FilterPolicyScope::MessageBody);
     let e = combine(&body, &filtered(json!({"b": ["y"]}))).unwrap_err();
     assert!(
         e.0.contains("MessageBody") && e.0.contains("MessageAttributes"),

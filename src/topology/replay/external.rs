@@ -3,25 +3,12 @@
 //! such a queue as a dead-letter queue), checks that they exist before `migrate` changes
 //! anything, and never creates, changes or deletes them.
 
-use super::{Checked, Identity, Problem, Replay};
+use super::lifecycle::Declared;
+use super::problem::{Checked, Problem};
+use super::Replay;
 use crate::migration::ExternalSpec;
 use crate::naming::{self, ParsedName, ResourceKind};
-use crate::topology::{
-    External, Operation, Queue, QueueAttributes, Topic, TopicAttributes, Topology,
-};
-
-impl<'a> From<&'a ExternalSpec> for Identity<'a> {
-    fn from(r: &'a ExternalSpec) -> Self {
-        Identity {
-            name: r.name.as_deref(),
-            kind: r.kind,
-            publisher: r.publisher.as_deref(),
-            message_type: r.message_type.as_deref(),
-            dest: r.dest.as_deref(),
-            fifo: r.fifo,
-        }
-    }
-}
+use crate::topology::{External, Operation, Queue, Topic, Topology};
 
 impl Replay<'_> {
     /// Declares an external topic or queue: its operation creates nothing in AWS.
@@ -75,25 +62,21 @@ impl Replay<'_> {
         if state.contains(resource, &key) {
             return Err(Problem::new(format!(
                 "{resource} {key} already exists at this version{}",
-                self.origins.of(&resource.to_string(), &key)
+                self.origins.of(resource, &key)
             ))
             .help("declare an external resource once, in the first migration that needs it"));
         }
         Ok(match resource {
-            ResourceKind::Topic => Operation::CreateTopic(Topic {
-                name: key,
-                naming,
-                attributes: TopicAttributes::default(),
-                tags: Default::default(),
+            ResourceKind::Topic => Topic {
                 external: Some(external),
-            }),
-            ResourceKind::Queue => Operation::CreateQueue(Queue {
-                name: key,
-                naming,
-                attributes: QueueAttributes::default(),
-                tags: Default::default(),
+                ..Topic::new(key, naming)
+            }
+            .created(),
+            ResourceKind::Queue => Queue {
                 external: Some(external),
-            }),
+                ..Queue::new(key, naming)
+            }
+            .created(),
         })
     }
 }

@@ -2,7 +2,10 @@
 //! what this folder never created (the Ruby gem's `delete custom_queue(...)`). The files do not
 //! know its state, so the operation carries none yet: `migrate` records it.
 
-use super::{external, Checked, Identity, Problem, Replay};
+use super::names::Identity;
+use super::problem::{Checked, Problem};
+use super::subscription::topic_of;
+use super::{external, Replay};
 use crate::migration::SubscriptionSpec;
 use crate::naming::ResourceKind;
 use crate::topology::{Endpoint, Legacy, LegacyKey, Operation, SubscriptionKey, Topology};
@@ -19,7 +22,7 @@ impl Replay<'_> {
         if state.contains(resource, &name) {
             return Err(declared(&format!(
                 "{resource} {name}{}",
-                self.origins.of(&resource.to_string(), &name)
+                self.origins.of(resource, &name)
             )));
         }
         let key = match resource {
@@ -36,10 +39,7 @@ impl Replay<'_> {
         spec: &SubscriptionSpec,
         state: &Topology,
     ) -> Checked<Operation> {
-        let topic_ref = spec.topic.as_ref().ok_or_else(|| {
-            Problem::new("a subscription needs a `topic`").help("add `topic = { type = \"...\" }`")
-        })?;
-        let topic = self.any_name(ResourceKind::Topic, topic_ref.into(), state)?;
+        let topic = self.any_name(ResourceKind::Topic, topic_of(spec)?.into(), state)?;
         let endpoint = match (&spec.queue, &spec.target_topic) {
             (Some(q), None) => {
                 Endpoint::Queue(self.any_name(ResourceKind::Queue, q.into(), state)?)
