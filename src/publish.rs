@@ -61,8 +61,11 @@ use uuid::Uuid;
 
 use crate::aws::publish::{Accepted, BatchOutcome, Destination, OutMessage};
 use crate::aws::{Aws, AwsError};
+use crate::message::target::{fifo_ids, FifoIdError, MAX_FIFO_ID_LEN};
 use crate::message::{Command, Envelope, Event};
-use crate::naming::{self, NameError, NameParts, NamingDefaults, ResourceKind, FIFO_SUFFIX};
+use crate::naming::{self, NameError, NameParts, NamingDefaults, ResourceKind};
+
+pub use crate::message::Target;
 
 /// The most messages AWS takes in one `PublishBatch` / `SendMessageBatch` call.
 pub const MAX_BATCH_ENTRIES: usize = 10;
@@ -80,9 +83,6 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
 /// The attributes every message gets; [`PublishOptions::attributes`] may not set them.
 pub const RESERVED_ATTRIBUTES: [&str; 3] = ["type", "kind", "publisher"];
 
-/// The longest FIFO group or deduplication id AWS accepts.
-const MAX_FIFO_ID_LEN: usize = 128;
-
 /// The longest message attribute name AWS accepts.
 const MAX_ATTRIBUTE_NAME_LEN: usize = 256;
 
@@ -97,24 +97,14 @@ const NOT_FOUND_CODES: [&str; 4] = [
     "QueueDoesNotExist",
 ];
 
-/// Topic or queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Via {
-    /// An SNS topic, which fans out to its subscribers (the default).
-    #[default]
-    Topic,
-    /// An SQS queue, directly.
-    Queue,
-}
-
 /// How and where to publish one message.
 ///
 /// Start from [`PublishOptions::topic`] or [`PublishOptions::queue`]; every field is public
 /// and [`Default`] is "to the standard topic".
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishOptions {
-    /// Topic or queue.
-    pub via: Via,
+    /// Topic (the default, which fans out to its subscribers) or queue (directly).
+    pub via: ResourceKind,
     /// The consuming service, the last part of a queue name (queues only).
     pub dest: Option<String>,
     /// Whether the target is FIFO (adds `.fifo` to a standard name).
@@ -129,6 +119,20 @@ pub struct PublishOptions {
     pub attributes: BTreeMap<String, String>,
 }
 
+impl Default for PublishOptions {
+    fn default() -> Self {
+        Self {
+            via: ResourceKind::Topic,
+            dest: None,
+            fifo: false,
+            name: None,
+            group_id: None,
+            deduplication_id: None,
+            attributes: BTreeMap::new(),
+        }
+    }
+}
+
 impl PublishOptions {
     /// To the topic the naming rules give.
     pub fn topic() -> Self {
@@ -138,7 +142,7 @@ impl PublishOptions {
     /// Straight to the queue the naming rules give.
     pub fn queue() -> Self {
         Self {
-            via: Via::Queue,
+            via: ResourceKind::Queue,
             ..Self::default()
         }
     }
@@ -177,23 +181,6 @@ impl PublishOptions {
     pub fn attribute(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.attributes.insert(name.into(), value.into());
         self
-    }
-}
-
-/// A topic or queue by name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Target {
-    /// Topic or queue.
-    pub resource: ResourceKind,
-    /// The topic or queue name.
-    pub name: String,
-    /// Whether it is FIFO.
-    pub fifo: bool,
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.resource, self.name)
     }
 }
 
@@ -681,7 +668,7 @@ impl Publisher {
             .iter()
             .map(|r| entries.by_ref().take(r.len()).collect())
             .collect();
-        if !target.fifo {
+        if !target.fifo() {
             return stream::iter(chunks)
                 .map(|chunk| self.send_chunk(&target, chunk))
                 .buffered(self.max_in_flight)
@@ -880,12 +867,9 @@ pub fn target(
     envelope: &Envelope,
     options: &PublishOptions,
 ) -> Result<Target, PublishError> {
-    let resource = match options.via {
-        Via::Topic => ResourceKind::Topic,
-        Via::Queue => ResourceKind::Queue,
-    };
+    let resource = options.via;
     if let Some(name) = &options.name {
-        return named_target(options.via, name, options.fifo);
+        return named_target(resource, name, options.fifo);
     }
     if let (ResourceKind::Topic, Some(dest)) = (resource, &options.dest) {
         return Err(PublishError::DestOnTopic { dest: dest.clone() });
@@ -901,26 +885,18 @@ pub fn target(
     let name = parts
         .name(resource)
         .map_err(|source| PublishError::Name { source })?;
-    Ok(Target {
-        resource,
-        name,
-        fifo: options.fifo,
-    })
+    Ok(Target { resource, name })
 }
 
-/// A custom name as a target: FIFO when `fifo` is set or the name ends in `.fifo`.
-fn named_target(via: Via, name: &str, fifo: bool) -> Result<Target, PublishError> {
-    let resource = match via {
-        Via::Topic => ResourceKind::Topic,
-        Via::Queue => ResourceKind::Queue,
-    };
-    let fifo = fifo || name.ends_with(FIFO_SUFFIX);
-    naming::validate_name(name, fifo).map_err(|source| PublishError::Name { source })?;
-    Ok(Target {
+/// A custom name as a target: FIFO when it ends in `.fifo`; with `fifo` set, it must.
+fn named_target(resource: ResourceKind, name: &str, fifo: bool) -> Result<Target, PublishError> {
+    let target = Target {
         resource,
         name: name.to_owned(),
-        fifo,
-    })
+    };
+    naming::validate_name(name, fifo || target.fifo())
+        .map_err(|source| PublishError::Name { source })?;
+    Ok(target)
 }
 
 /// The values of the standard attributes `type`, `kind` and `publisher`.
@@ -996,17 +972,13 @@ fn check_attribute(name: &str, value: &str) -> Result<(), PublishError> {
     Ok(())
 }
 
-fn check_fifo_id(field: &'static str, value: &str) -> Result<(), PublishError> {
-    let ok = !value.is_empty()
-        && value.len() <= MAX_FIFO_ID_LEN
-        && value.bytes().all(|b| b.is_ascii_graphic());
-    if ok {
-        Ok(())
-    } else {
-        Err(PublishError::BadFifoId {
-            field,
-            value: value.chars().take(MAX_FIFO_ID_LEN + 8).collect(),
-        })
+/// The publisher's error for FIFO ids that do not fit `target`.
+fn fifo_error(target: &Target, error: FifoIdError) -> PublishError {
+    let target = target.clone();
+    match error {
+        FifoIdError::MissingGroupId => PublishError::MissingGroupId { target },
+        FifoIdError::NotFifo => PublishError::NotFifo { target },
+        FifoIdError::BadId { field, value } => PublishError::BadFifoId { field, value },
     }
 }
 
@@ -1053,33 +1025,19 @@ fn finish(
     target: &Target,
     max_bytes: usize,
 ) -> Result<OutMessage, PublishError> {
-    let (group_id, deduplication_id) = if target.fifo {
-        let group = options
-            .group_id
-            .clone()
-            .ok_or_else(|| PublishError::MissingGroupId {
-                target: target.clone(),
-            })?;
-        check_fifo_id("group id", &group)?;
-        let dedup = options
-            .deduplication_id
-            .clone()
-            .unwrap_or_else(|| uuid.to_string());
-        check_fifo_id("deduplication id", &dedup)?;
-        (Some(group), Some(dedup))
-    } else if options.group_id.is_some() || options.deduplication_id.is_some() {
-        return Err(PublishError::NotFifo {
-            target: target.clone(),
-        });
-    } else {
-        (None, None)
-    };
+    let ids = fifo_ids(
+        target,
+        options.group_id.as_deref(),
+        options.deduplication_id.as_deref(),
+        uuid,
+    )
+    .map_err(|e| fifo_error(target, e))?;
     let out = OutMessage {
         id: String::new(),
         body,
         attributes: attributes_of(standard, &options.attributes)?,
-        group_id,
-        deduplication_id,
+        group_id: ids.group_id,
+        deduplication_id: ids.deduplication_id,
     };
     let size = message_size(&out);
     if size > max_bytes {
@@ -1173,7 +1131,7 @@ mod tests {
         );
         let t = target("test", &event("x"), &PublishOptions::queue().fifo("g")).expect("target");
         assert_eq!(
-            (t.resource, t.fifo, t.to_string()),
+            (t.resource, t.fifo(), t.to_string()),
             (
                 ResourceKind::Queue,
                 true,
@@ -1465,11 +1423,7 @@ mod tests {
 
     #[test]
     fn transient_errors() {
-        let t = Target {
-            resource: ResourceKind::Topic,
-            name: "t".into(),
-            fifo: false,
-        };
+        let t = Target::topic("t");
         let rejected = |sender_fault| PublishError::Rejected {
             target: t.clone(),
             uuid: Uuid::nil(),

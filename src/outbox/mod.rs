@@ -37,17 +37,19 @@ mod sink;
 mod sqlite;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::db::{DbError, TableKind, TableName};
+use crate::message::target::{fifo_ids, FifoIdError};
 use crate::message::Envelope;
-use crate::naming::{self, NameError, ResourceKind, FIFO_SUFFIX};
+use crate::naming::{NameError, ResourceKind};
 
 pub use crate::db::Backend;
+pub use crate::message::target::MAX_FIFO_ID_LEN;
+pub use crate::message::Target;
 
 pub use metrics::{serve_metrics, Metrics};
 pub use sink::PublisherSink;
@@ -58,9 +60,6 @@ pub const DEFAULT_TABLE: &str = "lariat_outbox";
 /// The longest outbox table name: index names add up to 15 characters and PostgreSQL cuts
 /// identifiers at 63 ([`TableKind::max_len`]).
 pub const MAX_TABLE_LEN: usize = 48;
-
-/// The longest FIFO group or deduplication id AWS accepts.
-pub const MAX_FIFO_ID_LEN: usize = 128;
 
 /// Rows per `INSERT` statement when enqueueing many messages.
 const INSERT_CHUNK: usize = 500;
@@ -137,44 +136,6 @@ fn query_error(table: &str, action: &'static str) -> impl FnOnce(sqlx::Error) ->
     }
 }
 
-/// The topic or queue a message goes to, by its full name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Target {
-    /// Topic or queue.
-    pub resource: ResourceKind,
-    /// The full name, `.fifo` suffix included.
-    pub name: String,
-}
-
-impl Target {
-    /// An SNS topic.
-    pub fn topic(name: impl Into<String>) -> Self {
-        Self {
-            resource: ResourceKind::Topic,
-            name: name.into(),
-        }
-    }
-
-    /// An SQS queue.
-    pub fn queue(name: impl Into<String>) -> Self {
-        Self {
-            resource: ResourceKind::Queue,
-            name: name.into(),
-        }
-    }
-
-    /// Whether the target is FIFO (its name ends in `.fifo`).
-    pub fn fifo(&self) -> bool {
-        self.name.ends_with(FIFO_SUFFIX)
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.resource, self.name)
-    }
-}
-
 fn parse_resource(table: &str, id: i64, text: &str) -> Result<ResourceKind, OutboxError> {
     match text {
         "topic" => Ok(ResourceKind::Topic),
@@ -220,10 +181,7 @@ impl OutboxMessage {
         let target = crate::publish::target(instance, &envelope, options)?;
         crate::publish::attributes(&envelope, &options.attributes)?;
         Ok(Self {
-            target: Target {
-                resource: target.resource,
-                name: target.name,
-            },
+            target,
             group_id: options.group_id.clone(),
             deduplication_id: options.deduplication_id.clone(),
             attributes: options.attributes.clone(),
@@ -275,31 +233,19 @@ impl OutboxMessage {
     /// Checks the message and turns it into the values of one row.
     fn row(&self) -> Result<sealed::NewRow, OutboxError> {
         let target = &self.target;
-        let fifo = target.fifo();
-        naming::validate_name(&target.name, fifo).map_err(|source| OutboxError::Name {
+        target.validate().map_err(|source| OutboxError::Name {
             target: target.clone(),
             source,
         })?;
-        if !fifo && (self.group_id.is_some() || self.deduplication_id.is_some()) {
-            return Err(OutboxError::NotFifo {
-                target: target.clone(),
-            });
-        }
-        let group_id = match (&self.group_id, fifo) {
-            (Some(id), _) => Some(check_fifo_id("group id", id)?),
-            (None, true) => {
-                return Err(OutboxError::MissingGroupId {
-                    target: target.clone(),
-                })
-            }
-            (None, false) => None,
-        };
-        // Derived from the row, so a duplicate after a relay crash is dropped by AWS.
-        let deduplication_id = match (&self.deduplication_id, fifo) {
-            (Some(id), _) => Some(check_fifo_id("deduplication id", id)?),
-            (None, true) => Some(self.envelope.uuid().to_string()),
-            (None, false) => None,
-        };
+        // For FIFO targets the deduplication id defaults to the envelope's uuid: derived
+        // from the row, so a duplicate after a relay crash is dropped by AWS.
+        let ids = fifo_ids(
+            target,
+            self.group_id.as_deref(),
+            self.deduplication_id.as_deref(),
+            self.envelope.uuid(),
+        )
+        .map_err(|e| fifo_error(target, e))?;
         let attributes = if self.attributes.is_empty() {
             None
         } else {
@@ -310,24 +256,20 @@ impl OutboxMessage {
             message: self.envelope.to_json(),
             target_kind: target.resource.as_str(),
             target_name: target.name.clone(),
-            group_id,
-            deduplication_id,
+            group_id: ids.group_id,
+            deduplication_id: ids.deduplication_id,
             attributes,
         })
     }
 }
 
-fn check_fifo_id(field: &'static str, value: &str) -> Result<String, OutboxError> {
-    let ok = !value.is_empty()
-        && value.len() <= MAX_FIFO_ID_LEN
-        && value.bytes().all(|b| b.is_ascii_graphic());
-    if ok {
-        Ok(value.to_owned())
-    } else {
-        Err(OutboxError::BadFifoId {
-            field,
-            value: value.chars().take(MAX_FIFO_ID_LEN + 8).collect(),
-        })
+/// The outbox's error for FIFO ids that do not fit `target`.
+fn fifo_error(target: &Target, error: FifoIdError) -> OutboxError {
+    let target = target.clone();
+    match error {
+        FifoIdError::MissingGroupId => OutboxError::MissingGroupId { target },
+        FifoIdError::NotFifo => OutboxError::NotFifo { target },
+        FifoIdError::BadId { field, value } => OutboxError::BadFifoId { field, value },
     }
 }
 
