@@ -19,10 +19,13 @@ use tokio::sync::Mutex;
 use crate::db::connect_error;
 
 use super::sealed::{Insert, NewRow};
-use super::{
-    cut_error, push_resend_filter, push_split_filter, query_error, row_from, stats_from, Backend,
-    Claim, FailedRow, OutboxError, OutboxStore, RawRow, RawStats, ResendFilter, Row, TargetStats,
+use super::sql::{
+    cut_error, push_resend_filter, push_split_filter, row_from, stats_from, RawRow, RawStats,
     ROW_COLUMNS,
+};
+use super::{
+    query_error, Backend, Claim, FailedRow, OutboxError, OutboxStore, ResendFilter, Row,
+    TargetStats,
 };
 
 /// Connections per relay process: batches settling at once, the lease keeper and stats.

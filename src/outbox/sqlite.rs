@@ -19,10 +19,13 @@ use sqlx::QueryBuilder;
 use crate::db::connect_error;
 
 use super::sealed::{Insert, NewRow};
+use super::sql::{
+    cut_error, push_id_list, push_resend_filter, push_split_filter, row_from, stats_from, RawRow,
+    RawStats, ROW_COLUMNS,
+};
 use super::{
-    cut_error, push_id_list, push_resend_filter, push_split_filter, query_error, row_from,
-    stats_from, Backend, Claim, FailedRow, OutboxError, OutboxStore, RawRow, RawStats,
-    ResendFilter, Row, TargetStats, ROW_COLUMNS,
+    query_error, Backend, Claim, FailedRow, OutboxError, OutboxStore, ResendFilter, Row,
+    TargetStats,
 };
 
 /// How long a statement waits for another connection's write lock.
