@@ -50,7 +50,7 @@ impl Default for ApplyOptions {
 
 /// Progress of a run, for a terminal or a log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub enum Progress {
     /// A version's first operation starts.
     Started {
         /// Applying or undoing.
@@ -296,7 +296,7 @@ struct StepState {
     started: Option<Instant>,
 }
 
-/// Runs `plan`, recording versions in `store` in plan order; reports progress to `on_event`.
+/// Runs `plan`, recording versions in `store` in plan order; reports progress to `on_progress`.
 ///
 /// Stops at the first failed operation (letting operations already in flight finish) or at
 /// Ctrl-C or SIGTERM, and returns what was completed in the error.
@@ -305,7 +305,7 @@ pub async fn run(
     aws: &Aws,
     store: &dyn VersionStore,
     options: ApplyOptions,
-    on_event: &(dyn Fn(Event) + Sync),
+    on_progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Report, ApplyError> {
     let calls = calls::plan_calls(plan, aws.arns());
     let listings = SubscriptionListings::default();
@@ -340,7 +340,7 @@ pub async fn run(
             let Some(Reverse(i)) = ready.pop() else { break };
             let node = NodeIndex::new(i);
             let Node { step, op } = graph[node];
-            if let Err(source) = start_step(plan, store, &mut steps, step, on_event).await {
+            if let Err(source) = start_step(plan, store, &mut steps, step, on_progress).await {
                 failure = Some(ApplyError::Store {
                     done: report.versions.clone(),
                     source,
@@ -351,7 +351,7 @@ pub async fn run(
         }
         if failure.is_none() {
             if let Err(source) =
-                record_finished(plan, store, &mut steps, &mut report, on_event).await
+                record_finished(plan, store, &mut steps, &mut report, on_progress).await
             {
                 failure = Some(ApplyError::Store {
                     done: report.versions.clone(),
@@ -418,7 +418,7 @@ pub async fn run(
         }
     }
     // whatever completed while draining is recorded too, so a re-run has less to do
-    let recorded = record_finished(plan, store, &mut steps, &mut report, on_event).await;
+    let recorded = record_finished(plan, store, &mut steps, &mut report, on_progress).await;
     match (failure, recorded) {
         (None, Ok(())) => Ok(report),
         (None, Err(source)) => Err(ApplyError::Store {
@@ -444,7 +444,7 @@ async fn start_step(
     store: &dyn VersionStore,
     steps: &mut [StepState],
     step: usize,
-    on_event: &(dyn Fn(Event) + Sync),
+    on_progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<(), StoreError> {
     if steps[step].started.is_some() {
         return Ok(());
@@ -456,7 +456,7 @@ async fn start_step(
     };
     store.mark(s.version, &s.name, &s.checksum, state).await?;
     steps[step].started = Some(Instant::now());
-    on_event(Event::Started {
+    on_progress(Progress::Started {
         direction: plan.direction,
         version: s.version,
         name: s.name.clone(),
@@ -470,7 +470,7 @@ async fn record_finished(
     store: &dyn VersionStore,
     steps: &mut [StepState],
     report: &mut Report,
-    on_event: &(dyn Fn(Event) + Sync),
+    on_progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<(), StoreError> {
     while report.versions.len() < plan.steps.len() {
         let i = report.versions.len();
@@ -478,7 +478,7 @@ async fn record_finished(
             return Ok(());
         }
         // a step without operations still gets its row
-        start_step(plan, store, steps, i, on_event).await?;
+        start_step(plan, store, steps, i, on_progress).await?;
         let s = &plan.steps[i];
         let elapsed = steps[i].started.map(|t| t.elapsed()).unwrap_or_default();
         match plan.direction {
@@ -489,7 +489,7 @@ async fn record_finished(
             Direction::Down => store.remove(s.version).await?,
         }
         report.versions.push(s.version);
-        on_event(Event::Finished {
+        on_progress(Progress::Finished {
             direction: plan.direction,
             version: s.version,
             name: s.name.clone(),

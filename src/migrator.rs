@@ -8,7 +8,7 @@ use crate::calls::external::{self, ExternalCheck};
 use crate::calls::Call;
 use crate::config::{Config, ConfigError};
 use crate::diagnostic::Diagnostics;
-use crate::executor::{self, ApplyError, ApplyOptions, Event, Report};
+use crate::executor::{self, ApplyError, ApplyOptions, Progress, Report};
 use crate::naming::Arns;
 use crate::naming::ResourceKind;
 use crate::plan::{self, Checks, Direction, Plan, PlanError, RollbackTarget, Status};
@@ -206,9 +206,9 @@ impl Migrator {
         &self,
         target: Option<i64>,
         options: RunOptions,
-        on_event: &(dyn Fn(Event) + Sync),
+        on_progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<Report, Error> {
-        self.run_locked(options, on_event, |applied| {
+        self.run_locked(options, on_progress, |applied| {
             let mut plans = Vec::new();
             plans.extend(plan::plan_finish_rollback(
                 &self.project,
@@ -231,9 +231,9 @@ impl Migrator {
         &self,
         target: RollbackTarget,
         options: RunOptions,
-        on_event: &(dyn Fn(Event) + Sync),
+        on_progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<Report, Error> {
-        self.run_locked(options, on_event, |applied| {
+        self.run_locked(options, on_progress, |applied| {
             plan::plan_rollback(&self.project, applied, target, options.checks).map(|p| vec![p])
         })
         .await
@@ -322,7 +322,7 @@ impl Migrator {
     async fn run_locked(
         &self,
         options: RunOptions,
-        on_event: &(dyn Fn(Event) + Sync),
+        on_progress: &(dyn Fn(Progress) + Sync),
         make_plans: impl FnOnce(&[store::AppliedVersion]) -> Result<Vec<Plan>, PlanError>,
     ) -> Result<Report, Error> {
         let store = self.store().await?;
@@ -339,7 +339,7 @@ impl Migrator {
                 let applied = store.list().await?;
                 let plan = legacy_records(plan, &applied, &aws, store.as_ref()).await?;
                 let run =
-                    executor::run(&plan, &aws, store.as_ref(), options.apply, on_event).await?;
+                    executor::run(&plan, &aws, store.as_ref(), options.apply, on_progress).await?;
                 if plan.direction == Direction::Down {
                     for version in &run.versions {
                         store.remove_records(*version).await?;

@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use lariat::aws::RequestCounts;
 use lariat::config::{Config, Overrides, CONNECT_TIMEOUTS, OPERATION_TIMEOUTS};
 use lariat::db::DbError;
-use lariat::executor::{ApplyOptions, Event, DEFAULT_CONCURRENCY};
+use lariat::executor::{ApplyOptions, Progress, DEFAULT_CONCURRENCY};
 use lariat::generate::GenerateError;
 use lariat::migrator::{Error, RunOptions};
 use lariat::plan::{Checks, Direction, RollbackTarget, State};
@@ -700,15 +700,15 @@ fn confirm(migrator: &Migrator) -> anyhow::Result<bool> {
 
 /// Prints each finished version; `migrate` may undo versions first (to finish a rollback that
 /// stopped midway), which are printed as undone.
-fn progress() -> impl Fn(Event) + Sync {
-    move |event| {
-        if let Event::Finished {
+fn progress() -> impl Fn(Progress) + Sync {
+    move |progress| {
+        if let Progress::Finished {
             direction,
             version,
             name,
             operations,
             elapsed,
-        } = event
+        } = progress
         {
             let verb = match direction {
                 Direction::Up => "applied",
