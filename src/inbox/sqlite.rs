@@ -15,9 +15,8 @@ use uuid::Uuid;
 
 use crate::db::now_micros;
 
-use super::{
-    parse_json, parse_uuid, Backend, InboxDatabase, InboxError, InboxMessage, ListFilter, RowState,
-};
+use super::row::{parse_json, parse_uuid};
+use super::{Backend, InboxDatabase, InboxError, InboxMessage, ListFilter, RowState};
 
 /// How long a statement waits for another connection's write lock: handlers hold it.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
