@@ -17,6 +17,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -123,7 +124,8 @@ pub enum ApplyError {
         #[source]
         source: StoreError,
     },
-    /// Ctrl-C or SIGTERM: operations in flight were finished, nothing new was started.
+    /// The shutdown future completed (Ctrl-C or SIGTERM in the CLI): operations in flight were
+    /// finished, nothing new was started.
     #[error("interrupted\n  {}", rerun_hint(done))]
     Interrupted {
         /// Versions completed before the interruption.
@@ -298,14 +300,17 @@ struct StepState {
 
 /// Runs `plan`, recording versions in `store` in plan order; reports progress to `on_progress`.
 ///
-/// Stops at the first failed operation (letting operations already in flight finish) or at
-/// Ctrl-C or SIGTERM, and returns what was completed in the error.
+/// Stops at the first failed operation or when `shutdown` completes (the CLI passes
+/// [`crate::signal::shutdown`], Ctrl-C or SIGTERM), letting operations already in flight
+/// finish, and returns what was completed in the error. `shutdown` is first polled once the
+/// first operations are in flight.
 pub async fn run(
     plan: &Plan,
     aws: &Aws,
     store: &dyn VersionStore,
     options: ApplyOptions,
     on_progress: &(dyn Fn(Progress) + Sync),
+    shutdown: impl Future<Output = ()>,
 ) -> Result<Report, ApplyError> {
     let calls = calls::plan_calls(plan, aws.arns());
     let listings = SubscriptionListings::default();
@@ -332,8 +337,7 @@ pub async fn run(
     let mut in_flight = FuturesUnordered::new();
     let mut failure: Option<ApplyError> = None;
     let concurrency = options.concurrency.max(1);
-    let stop = crate::signal::shutdown();
-    tokio::pin!(stop);
+    tokio::pin!(shutdown);
 
     loop {
         while failure.is_none() && in_flight.len() < concurrency {
@@ -364,7 +368,7 @@ pub async fn run(
         }
         let finished = tokio::select! {
             finished = in_flight.next() => finished,
-            _ = &mut stop, if failure.is_none() => {
+            _ = &mut shutdown, if failure.is_none() => {
                 tracing::warn!("interrupted: finishing the operations in flight, starting no new ones");
                 failure = Some(ApplyError::Interrupted { done: Vec::new() });
                 continue;
