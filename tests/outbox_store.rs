@@ -335,6 +335,7 @@ async fn a_dead_relays_claims_are_taken_over_after_the_lease(db: TestDb) {
         limit: 10,
         batch_size: 10,
         split_keys: &[],
+        done: &[],
     };
     assert_eq!(store.claim(&claim).await.unwrap().len(), 3);
     let sink = Arc::new(MemorySink::default());
