@@ -523,6 +523,22 @@ pub trait InboxDatabase: sqlx::Database + private::Sealed {
         row: &InboxMessage,
     ) -> Result<(), sqlx::Error>;
 
+    /// Inserts `row` already marked processed (`processed_at` now), for a transaction that
+    /// commits only if the handler succeeds, unless a row with its uuid exists; returns
+    /// whether it did. After `false` a row with the uuid is there, to lock and handle as
+    /// stored. The default inserts the row unprocessed and returns `false`: MySQL's driver
+    /// reports found rather than changed rows, so its count cannot tell an insert from a
+    /// duplicate, and catching the duplicate-key error instead makes two concurrent copies
+    /// deadlock on their shared locks.
+    async fn insert_processed(
+        conn: &mut Self::Connection,
+        table: &str,
+        row: &InboxMessage,
+    ) -> Result<bool, sqlx::Error> {
+        Self::insert(conn, table, row).await?;
+        Ok(false)
+    }
+
     /// Begins the transaction a message is handled in (on SQLite, `BEGIN IMMEDIATE`).
     async fn begin(pool: &Pool<Self>) -> Result<Transaction<'static, Self>, sqlx::Error>;
 
@@ -789,11 +805,11 @@ impl<DB: InboxDatabase> Inbox<DB> {
             .map_err(fail())
     }
 
-    /// Stores a newly received message and handles it in one transaction: the row, the
-    /// handler's writes and the processed mark commit together (one commit per message). A
-    /// row stored before (a redelivered copy) is locked and handled as [`Inbox::handle`]
-    /// does. After a client or retryable error the row is stored on its own, with the error
-    /// or unprocessed.
+    /// Stores a newly received message and handles it in one transaction: the row, inserted
+    /// already marked processed, commits with the handler's writes or not at all (one commit
+    /// and no other statement of the inbox's per message). A row stored before (a redelivered
+    /// copy) is locked and handled as [`Inbox::handle`] does. After a client or retryable
+    /// error the row is stored on its own, with the error or unprocessed.
     async fn receive<H: Handler<DB>>(
         &self,
         row: &InboxMessage,
@@ -804,10 +820,11 @@ impl<DB: InboxDatabase> Inbox<DB> {
         let mut tx = DB::begin(&self.pool)
             .await
             .map_err(self.query_error(format!("begin the transaction of {uuid}")))?;
-        DB::insert(&mut *tx, &self.table, row)
+        let inserted = DB::insert_processed(&mut *tx, &self.table, row)
             .await
             .map_err(self.query_error(format!("store message {uuid}")))?;
-        self.handle_in(tx, incoming, handler, false, Some(row))
+        let fresh = Fresh { row, inserted };
+        self.handle_in(tx, incoming, handler, false, Some(fresh))
             .await
     }
 
@@ -840,19 +857,25 @@ impl<DB: InboxDatabase> Inbox<DB> {
     }
 
     /// Locks the message's row in `tx` and runs the handler there, as [`Inbox::handle`];
-    /// `fresh` is the row `tx` inserted, to store again after a rollback.
+    /// `fresh` is the row `tx` tried to insert, to store again after a rollback.
     async fn handle_in<H: Handler<DB>>(
         &self,
         mut tx: Transaction<'static, DB>,
         incoming: &Incoming,
         handler: &H,
         allow_client_error: bool,
-        fresh: Option<&InboxMessage>,
+        fresh: Option<Fresh<'_>>,
     ) -> Result<Outcome, InboxError> {
         let uuid = incoming.uuid();
-        let state = DB::lock(&mut *tx, &self.table, uuid)
-            .await
-            .map_err(self.query_error(format!("lock the row of {uuid}")))?;
+        // A row this transaction inserted is its own: no other can see or lock it.
+        let inserted = fresh.is_some_and(|f| f.inserted);
+        let state = if inserted {
+            Some(RowState::Pending)
+        } else {
+            DB::lock(&mut *tx, &self.table, uuid)
+                .await
+                .map_err(self.query_error(format!("lock the row of {uuid}")))?
+        };
         match state {
             None => {
                 return Err(InboxError::RowMissing {
@@ -871,9 +894,11 @@ impl<DB: InboxDatabase> Inbox<DB> {
             .unwrap_or_else(|panic| Err(HandlerError::retry(panic_text(&*panic))));
         match result {
             Ok(()) => {
-                DB::mark_processed(&mut *tx, &self.table, uuid)
-                    .await
-                    .map_err(self.query_error(format!("mark {uuid} processed")))?;
+                if !inserted {
+                    DB::mark_processed(&mut *tx, &self.table, uuid)
+                        .await
+                        .map_err(self.query_error(format!("mark {uuid} processed")))?;
+                }
                 tx.commit()
                     .await
                     .map_err(self.query_error(format!("commit the transaction of {uuid}")))?;
@@ -882,8 +907,8 @@ impl<DB: InboxDatabase> Inbox<DB> {
             Err(HandlerError::Client { message, details }) => {
                 // The handler's own writes are undone; only the error is kept.
                 drop(tx);
-                if let Some(row) = fresh {
-                    self.store(row).await?;
+                if let Some(fresh) = fresh {
+                    self.store(fresh.row).await?;
                 }
                 self.store_client_error(uuid, &message, details.as_ref())
                     .await?;
@@ -891,9 +916,9 @@ impl<DB: InboxDatabase> Inbox<DB> {
             }
             Err(error @ HandlerError::Retry(_)) => {
                 drop(tx);
-                if let Some(row) = fresh {
+                if let Some(fresh) = fresh {
                     // Kept unprocessed, for the redelivered copy and for replays.
-                    self.store(row).await?;
+                    self.store(fresh.row).await?;
                 }
                 Ok(Outcome::Retry {
                     error: error.to_string(),
@@ -911,6 +936,13 @@ impl<DB: InboxDatabase> Inbox<DB> {
             source,
         }
     }
+}
+
+/// A received message's row and whether the handling transaction inserted it.
+#[derive(Clone, Copy)]
+struct Fresh<'a> {
+    row: &'a InboxMessage,
+    inserted: bool,
 }
 
 /// The inbox operations of the `lariat inbox` commands, for a backend chosen at run time.
