@@ -38,6 +38,22 @@ pub trait InboxDatabase: sqlx::Database + private::Sealed {
         row: &InboxMessage,
     ) -> Result<(), sqlx::Error>;
 
+    /// Inserts `row` already marked processed (`processed_at` now), for a transaction that
+    /// commits only if the handler succeeds, unless a row with its uuid exists; returns
+    /// whether it did. After `false` a row with the uuid is there, to lock and handle as
+    /// stored. The default inserts the row unprocessed and returns `false`: MySQL's driver
+    /// reports found rather than changed rows, so its count cannot tell an insert from a
+    /// duplicate, and catching the duplicate-key error instead makes two concurrent copies
+    /// deadlock on their shared locks.
+    async fn insert_processed(
+        conn: &mut Self::Connection,
+        table: &str,
+        row: &InboxMessage,
+    ) -> Result<bool, sqlx::Error> {
+        Self::insert(conn, table, row).await?;
+        Ok(false)
+    }
+
     /// Begins the transaction a message is handled in (on SQLite, `BEGIN IMMEDIATE`).
     async fn begin(pool: &Pool<Self>) -> Result<Transaction<'static, Self>, sqlx::Error>;
 

@@ -205,11 +205,11 @@ impl<DB: InboxDatabase> Inbox<DB> {
             .map_err(fail())
     }
 
-    /// Stores a newly received message and handles it in one transaction: the row, the
-    /// handler's writes and the processed mark commit together (one commit per message). A
-    /// row stored before (a redelivered copy) is locked and handled as [`Inbox::handle`]
-    /// does. After a client or retryable error the row is stored on its own, with the error
-    /// or unprocessed.
+    /// Stores a newly received message and handles it in one transaction: the row, inserted
+    /// already marked processed, commits with the handler's writes or not at all (one commit
+    /// and no other statement of the inbox's per message). A row stored before (a redelivered
+    /// copy) is locked and handled as [`Inbox::handle`] does. After a client or retryable
+    /// error the row is stored on its own, with the error or unprocessed.
     pub(super) async fn receive<H: Handler<DB>>(
         &self,
         row: &InboxMessage,
@@ -220,10 +220,11 @@ impl<DB: InboxDatabase> Inbox<DB> {
         let mut tx = DB::begin(&self.pool)
             .await
             .map_err(self.query_error(format!("begin the transaction of {uuid}")))?;
-        DB::insert(&mut *tx, &self.table, row)
+        let inserted = DB::insert_processed(&mut *tx, &self.table, row)
             .await
             .map_err(self.query_error(format!("store message {uuid}")))?;
-        self.handle_in(tx, incoming, handler, false, Some(row))
+        let fresh = Fresh { row, inserted };
+        self.handle_in(tx, incoming, handler, false, Some(fresh))
             .await
     }
 
@@ -256,19 +257,25 @@ impl<DB: InboxDatabase> Inbox<DB> {
     }
 
     /// Locks the message's row in `tx` and runs the handler there, as [`Inbox::handle`];
-    /// `fresh` is the row `tx` inserted, to store again after a rollback.
+    /// `fresh` is the row `tx` tried to insert, to store again after a rollback.
     async fn handle_in<H: Handler<DB>>(
         &self,
         mut tx: Transaction<'static, DB>,
         incoming: &Incoming,
         handler: &H,
         allow_client_error: bool,
-        fresh: Option<&InboxMessage>,
+        fresh: Option<Fresh<'_>>,
     ) -> Result<Outcome, InboxError> {
         let uuid = incoming.uuid();
-        let state = DB::lock(&mut *tx, &self.table, uuid)
-            .await
-            .map_err(self.query_error(format!("lock the row of {uuid}")))?;
+        // A row this transaction inserted is its own: no other can see or lock it.
+        let inserted = fresh.is_some_and(|f| f.inserted);
+        let state = if inserted {
+            Some(RowState::Pending)
+        } else {
+            DB::lock(&mut *tx, &self.table, uuid)
+                .await
+                .map_err(self.query_error(format!("lock the row of {uuid}")))?
+        };
         match state {
             None => {
                 return Err(InboxError::RowMissing {
@@ -287,9 +294,11 @@ impl<DB: InboxDatabase> Inbox<DB> {
             .unwrap_or_else(|panic| Err(HandlerError::retry(panic_text(&*panic))));
         match result {
             Ok(()) => {
-                DB::mark_processed(&mut *tx, &self.table, uuid)
-                    .await
-                    .map_err(self.query_error(format!("mark {uuid} processed")))?;
+                if !inserted {
+                    DB::mark_processed(&mut *tx, &self.table, uuid)
+                        .await
+                        .map_err(self.query_error(format!("mark {uuid} processed")))?;
+                }
                 tx.commit()
                     .await
                     .map_err(self.query_error(format!("commit the transaction of {uuid}")))?;
@@ -298,8 +307,8 @@ impl<DB: InboxDatabase> Inbox<DB> {
             Err(HandlerError::Client { message, details }) => {
                 // The handler's own writes are undone; only the error is kept.
                 drop(tx);
-                if let Some(row) = fresh {
-                    self.store(row).await?;
+                if let Some(fresh) = fresh {
+                    self.store(fresh.row).await?;
                 }
                 self.store_client_error(uuid, &message, details.as_ref())
                     .await?;
@@ -307,9 +316,9 @@ impl<DB: InboxDatabase> Inbox<DB> {
             }
             Err(error @ HandlerError::Retry(_)) => {
                 drop(tx);
-                if let Some(row) = fresh {
+                if let Some(fresh) = fresh {
                     // Kept unprocessed, for the redelivered copy and for replays.
-                    self.store(row).await?;
+                    self.store(fresh.row).await?;
                 }
                 Ok(Outcome::Retry {
                     error: error.to_string(),
@@ -327,6 +336,13 @@ impl<DB: InboxDatabase> Inbox<DB> {
             source,
         }
     }
+}
+
+/// A received message's row and whether the handling transaction inserted it.
+#[derive(Clone, Copy)]
+struct Fresh<'a> {
+    row: &'a InboxMessage,
+    inserted: bool,
 }
 
 /// The inbox operations of the `lariat inbox` commands, for a backend chosen at run time.
