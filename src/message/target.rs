@@ -2,7 +2,7 @@
 //! `.fifo`, and the FIFO ids AWS requires of a message to it.
 //!
 //! The publisher, the outbox, its relay and the inbox all speak of targets with this one
-//! type, and check FIFO ids with [`fifo_ids`], so a message the outbox accepts is one the
+//! type, and check FIFO ids with one function (`fifo_ids`), so a message the outbox accepts is one the
 //! publisher accepts too.
 
 use std::fmt;

@@ -8,7 +8,7 @@ use std::sync::{Arc, PoisonError};
 use futures::stream::{self, StreamExt};
 use uuid::Uuid;
 
-use super::check::{finish, StandardAttributes};
+use super::check::{finish, message_size, StandardAttributes};
 use super::fake::{drop_message, record};
 use super::options::named_target;
 use super::{

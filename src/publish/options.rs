@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{PublishError, Target, RESERVED_ATTRIBUTES};
+use super::{PublishError, Target};
 use crate::message::Envelope;
 use crate::naming::{self, NameParts, ResourceKind};
 
@@ -25,7 +25,7 @@ pub struct PublishOptions {
     pub group_id: Option<String>,
     /// The FIFO deduplication id [default: the envelope's uuid].
     pub deduplication_id: Option<String>,
-    /// Extra string message attributes (names other than [`RESERVED_ATTRIBUTES`]).
+    /// Extra string message attributes (names other than [`RESERVED_ATTRIBUTES`](super::RESERVED_ATTRIBUTES)).
     pub attributes: BTreeMap<String, String>,
 }
 

@@ -81,7 +81,7 @@ fn custom_names_bypass_the_rule() {
     )
     .expect("target");
     assert_eq!(t.name, "custom_topic_name.fifo");
-    assert!(t.fifo, "a .fifo name is FIFO");
+    assert!(t.fifo(), "a .fifo name is FIFO");
     let err = target("test", &event("x"), &PublishOptions::topic().name("a b"));
     assert!(matches!(err, Err(PublishError::Name { .. })), "{err:?}");
     let mismatch = target(
