@@ -17,6 +17,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -50,7 +51,7 @@ impl Default for ApplyOptions {
 
 /// Progress of a run, for a terminal or a log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub enum Progress {
     /// A version's first operation starts.
     Started {
         /// Applying or undoing.
@@ -123,7 +124,8 @@ pub enum ApplyError {
         #[source]
         source: StoreError,
     },
-    /// Ctrl-C or SIGTERM: operations in flight were finished, nothing new was started.
+    /// The shutdown future completed (Ctrl-C or SIGTERM in the CLI): operations in flight were
+    /// finished, nothing new was started.
     #[error("interrupted\n  {}", rerun_hint(done))]
     Interrupted {
         /// Versions completed before the interruption.
@@ -296,16 +298,19 @@ struct StepState {
     started: Option<Instant>,
 }
 
-/// Runs `plan`, recording versions in `store` in plan order; reports progress to `on_event`.
+/// Runs `plan`, recording versions in `store` in plan order; reports progress to `on_progress`.
 ///
-/// Stops at the first failed operation (letting operations already in flight finish) or at
-/// Ctrl-C or SIGTERM, and returns what was completed in the error.
+/// Stops at the first failed operation or when `shutdown` completes (the CLI passes
+/// [`crate::signal::shutdown`], Ctrl-C or SIGTERM), letting operations already in flight
+/// finish, and returns what was completed in the error. `shutdown` is first polled once the
+/// first operations are in flight.
 pub async fn run(
     plan: &Plan,
     aws: &Aws,
     store: &dyn VersionStore,
     options: ApplyOptions,
-    on_event: &(dyn Fn(Event) + Sync),
+    on_progress: &(dyn Fn(Progress) + Sync),
+    shutdown: impl Future<Output = ()>,
 ) -> Result<Report, ApplyError> {
     let calls = calls::plan_calls(plan, aws.arns());
     let listings = SubscriptionListings::default();
@@ -332,15 +337,14 @@ pub async fn run(
     let mut in_flight = FuturesUnordered::new();
     let mut failure: Option<ApplyError> = None;
     let concurrency = options.concurrency.max(1);
-    let stop = crate::signal::shutdown();
-    tokio::pin!(stop);
+    tokio::pin!(shutdown);
 
     loop {
         while failure.is_none() && in_flight.len() < concurrency {
             let Some(Reverse(i)) = ready.pop() else { break };
             let node = NodeIndex::new(i);
             let Node { step, op } = graph[node];
-            if let Err(source) = start_step(plan, store, &mut steps, step, on_event).await {
+            if let Err(source) = start_step(plan, store, &mut steps, step, on_progress).await {
                 failure = Some(ApplyError::Store {
                     done: report.versions.clone(),
                     source,
@@ -351,7 +355,7 @@ pub async fn run(
         }
         if failure.is_none() {
             if let Err(source) =
-                record_finished(plan, store, &mut steps, &mut report, on_event).await
+                record_finished(plan, store, &mut steps, &mut report, on_progress).await
             {
                 failure = Some(ApplyError::Store {
                     done: report.versions.clone(),
@@ -364,7 +368,7 @@ pub async fn run(
         }
         let finished = tokio::select! {
             finished = in_flight.next() => finished,
-            _ = &mut stop, if failure.is_none() => {
+            _ = &mut shutdown, if failure.is_none() => {
                 tracing::warn!("interrupted: finishing the operations in flight, starting no new ones");
                 failure = Some(ApplyError::Interrupted { done: Vec::new() });
                 continue;
@@ -418,7 +422,7 @@ pub async fn run(
         }
     }
     // whatever completed while draining is recorded too, so a re-run has less to do
-    let recorded = record_finished(plan, store, &mut steps, &mut report, on_event).await;
+    let recorded = record_finished(plan, store, &mut steps, &mut report, on_progress).await;
     match (failure, recorded) {
         (None, Ok(())) => Ok(report),
         (None, Err(source)) => Err(ApplyError::Store {
@@ -444,7 +448,7 @@ async fn start_step(
     store: &dyn VersionStore,
     steps: &mut [StepState],
     step: usize,
-    on_event: &(dyn Fn(Event) + Sync),
+    on_progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<(), StoreError> {
     if steps[step].started.is_some() {
         return Ok(());
@@ -456,7 +460,7 @@ async fn start_step(
     };
     store.mark(s.version, &s.name, &s.checksum, state).await?;
     steps[step].started = Some(Instant::now());
-    on_event(Event::Started {
+    on_progress(Progress::Started {
         direction: plan.direction,
         version: s.version,
         name: s.name.clone(),
@@ -470,7 +474,7 @@ async fn record_finished(
     store: &dyn VersionStore,
     steps: &mut [StepState],
     report: &mut Report,
-    on_event: &(dyn Fn(Event) + Sync),
+    on_progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<(), StoreError> {
     while report.versions.len() < plan.steps.len() {
         let i = report.versions.len();
@@ -478,7 +482,7 @@ async fn record_finished(
             return Ok(());
         }
         // a step without operations still gets its row
-        start_step(plan, store, steps, i, on_event).await?;
+        start_step(plan, store, steps, i, on_progress).await?;
         let s = &plan.steps[i];
         let elapsed = steps[i].started.map(|t| t.elapsed()).unwrap_or_default();
         match plan.direction {
@@ -489,7 +493,7 @@ async fn record_finished(
             Direction::Down => store.remove(s.version).await?,
         }
         report.versions.push(s.version);
-        on_event(Event::Finished {
+        on_progress(Progress::Finished {
             direction: plan.direction,
             version: s.version,
             name: s.name.clone(),

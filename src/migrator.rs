@@ -1,14 +1,17 @@
 //! The library's front door for migrations: load and validate the folder, then `status`,
 //! `migrate` and `rollback` against AWS and the version store, holding the applier lock.
 
+use std::future::Future;
 use std::time::Duration;
+
+use futures::FutureExt as _;
 
 use crate::aws::{Aws, AwsError};
 use crate::calls::external::{self, ExternalCheck};
 use crate::calls::Call;
 use crate::config::{Config, ConfigError};
 use crate::diagnostic::Diagnostics;
-use crate::executor::{self, ApplyError, ApplyOptions, Event, Report};
+use crate::executor::{self, ApplyError, ApplyOptions, Progress, Report};
 use crate::naming::Arns;
 use crate::naming::ResourceKind;
 use crate::plan::{self, Checks, Direction, Plan, PlanError, RollbackTarget, Status};
@@ -201,14 +204,17 @@ impl Migrator {
     /// Applies pending migrations up to `target` (all when `None`).
     ///
     /// When a rollback stopped midway, it is finished first (its versions are undone, newest
-    /// first, and listed in [`Report::undone`]), then everything pending is applied.
+    /// first, and listed in [`Report::undone`]), then everything pending is applied. When
+    /// `shutdown` completes (e.g. [`crate::signal::shutdown`]), the operations in flight
+    /// finish, nothing new starts, and the run fails with [`ApplyError::Interrupted`].
     pub async fn migrate(
         &self,
         target: Option<i64>,
         options: RunOptions,
-        on_event: &(dyn Fn(Event) + Sync),
+        on_progress: &(dyn Fn(Progress) + Sync),
+        shutdown: impl Future<Output = ()>,
     ) -> Result<Report, Error> {
-        self.run_locked(options, on_event, |applied| {
+        self.run_locked(options, on_progress, shutdown, |applied| {
             let mut plans = Vec::new();
             plans.extend(plan::plan_finish_rollback(
                 &self.project,
@@ -226,14 +232,15 @@ impl Migrator {
         .await
     }
 
-    /// Undoes applied migrations.
+    /// Undoes applied migrations; stops on `shutdown` as [`Migrator::migrate`] does.
     pub async fn rollback(
         &self,
         target: RollbackTarget,
         options: RunOptions,
-        on_event: &(dyn Fn(Event) + Sync),
+        on_progress: &(dyn Fn(Progress) + Sync),
+        shutdown: impl Future<Output = ()>,
     ) -> Result<Report, Error> {
-        self.run_locked(options, on_event, |applied| {
+        self.run_locked(options, on_progress, shutdown, |applied| {
             plan::plan_rollback(&self.project, applied, target, options.checks).map(|p| vec![p])
         })
         .await
@@ -319,12 +326,16 @@ impl Migrator {
     /// Plans from the version table and runs the plans in order, holding the applier lock; the
     /// lock is released on every path. The plans are made before anything runs, so that a
     /// refused plan makes no AWS call; each later plan expects the rows the earlier ones leave.
+    /// One `shutdown` serves every plan: an interrupted plan ends the run.
     async fn run_locked(
         &self,
         options: RunOptions,
-        on_event: &(dyn Fn(Event) + Sync),
+        on_progress: &(dyn Fn(Progress) + Sync),
+        shutdown: impl Future<Output = ()>,
         make_plans: impl FnOnce(&[store::AppliedVersion]) -> Result<Vec<Plan>, PlanError>,
     ) -> Result<Report, Error> {
+        let shutdown = shutdown.fuse();
+        tokio::pin!(shutdown);
         let store = self.store().await?;
         store.lock(options.lock_timeout).await?;
         let result: Result<Report, Error> = async {
@@ -338,8 +349,15 @@ impl Migrator {
                 self.check_external(&plan, &aws).await?;
                 let applied = store.list().await?;
                 let plan = legacy_records(plan, &applied, &aws, store.as_ref()).await?;
-                let run =
-                    executor::run(&plan, &aws, store.as_ref(), options.apply, on_event).await?;
+                let run = executor::run(
+                    &plan,
+                    &aws,
+                    store.as_ref(),
+                    options.apply,
+                    on_progress,
+                    shutdown.as_mut(),
+                )
+                .await?;
                 if plan.direction == Direction::Down {
                     for version in &run.versions {
                         store.remove_records(*version).await?;

@@ -1,5 +1,6 @@
 //! Graceful shutdown: a future that completes on Ctrl-C (SIGINT) or SIGTERM, for long runs
-//! that finish what is in flight before they stop.
+//! that finish what is in flight before they stop (`Migrator::migrate` and `rollback`,
+//! `Relay::run`, `Consumer::run` each take one).
 
 /// Completes when the process is asked to stop. If no signal handler can be installed it
 /// never completes, so a run is never stopped by mistake.

@@ -335,6 +335,7 @@ async fn a_dead_relays_claims_are_taken_over_after_the_lease(db: TestDb) {
         limit: 10,
         batch_size: 10,
         split_keys: &[],
+        done: &[],
     };
     assert_eq!(store.claim(&claim).await.unwrap().len(), 3);
     let sink = Arc::new(MemorySink::default());
@@ -433,6 +434,52 @@ async fn split_keys_select_targets_and_groups(db: TestDb) {
     assert_eq!(got, [0, 3]);
 }
 
+async fn a_claim_deletes_the_rows_sent_since_the_last_one(db: TestDb) {
+    let store = db.store().await;
+    db.enqueue(
+        &[
+            OutboxMessage::to_topic(event(json!({"i": 0})), "t"),
+            OutboxMessage::to_topic(event(json!({"i": 1})), "t"),
+            OutboxMessage::to_queue(event(json!({"i": 2})), "q.fifo").group("g"),
+            OutboxMessage::to_queue(event(json!({"i": 3})), "q.fifo").group("g"),
+        ],
+        true,
+    )
+    .await;
+    let claim = |done| Claim {
+        relay: "r",
+        lease: Duration::from_secs(30),
+        limit: 1,
+        batch_size: 10,
+        split_keys: &[],
+        done,
+    };
+    // one standard row, and the FIFO group through its head
+    let first: Vec<i64> = store
+        .claim(&claim(&[]))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(first.len(), 3, "{first:?}");
+    let pending =
+        |stats: Vec<lariat::outbox::TargetStats>| stats.iter().map(|s| s.pending).sum::<i64>();
+    assert_eq!(pending(store.stats().await.unwrap()), 4);
+    // the next claim deletes them, then claims the last row
+    let second = store.claim(&claim(&first)).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert!(!first.contains(&second[0].id));
+    assert_eq!(pending(store.stats().await.unwrap()), 1);
+    // with nothing left to claim, it still deletes
+    assert!(store
+        .claim(&claim(&[second[0].id]))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.stats().await.unwrap().is_empty());
+}
+
 macro_rules! on_every_database {
     ($($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -453,6 +500,7 @@ mod every_database {
         a_dead_relays_claims_are_taken_over_after_the_lease,
         split_keys_select_targets_and_groups,
         a_zero_lease_is_raised_so_slow_batches_are_sent_once,
+        a_claim_deletes_the_rows_sent_since_the_last_one,
     );
 }
 

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 
 use super::{Aws, AwsError};
 
-/// AWS's data type for string message attributes (filter policies match on these).
-const STRING: &str = "String";
+/// AWS's data type for string message attributes (filter policies match on these); its
+/// length counts in the message size.
+pub(crate) const STRING: &str = "String";
 
 /// Where a message goes: a topic by ARN or a queue by URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,9 +15,8 @@ use uuid::Uuid;
 
 use crate::db::now_micros;
 
-use super::{
-    parse_json, parse_uuid, Backend, InboxDatabase, InboxError, InboxMessage, ListFilter, RowState,
-};
+use super::row::{parse_json, parse_uuid};
+use super::{Backend, InboxDatabase, InboxError, InboxMessage, ListFilter, RowState};
 
 /// Connections of a pool opened by URL (the CLI, tests); services pass their own pool.
 const POOL_CONNECTIONS: u32 = 10;

@@ -62,6 +62,40 @@ type Row = (
     Option<DateTime<Utc>>,
 );
 
+/// Inserts `row` unless a row with its uuid exists, marked processed if asked; returns
+/// whether it inserted it.
+async fn insert_row(
+    conn: &mut PgConnection,
+    table: &str,
+    row: &InboxMessage,
+    processed: bool,
+) -> Result<bool, sqlx::Error> {
+    let sql = format!(
+        r#"INSERT INTO "{table}" (uuid, type, version, publisher, request_id, data, message,
+               queue, client_error_message, client_error_details, sent_at, received_at,
+               processed_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+           ON CONFLICT (uuid) DO NOTHING"#
+    );
+    let result = sqlx::query(&sql)
+        .bind(row.uuid)
+        .bind(&row.message_type)
+        .bind(row.version)
+        .bind(&row.publisher)
+        .bind(row.request_id)
+        .bind(Json(&row.data))
+        .bind(&row.message)
+        .bind(&row.queue)
+        .bind(&row.client_error_message)
+        .bind(row.client_error_details.as_ref().map(Json))
+        .bind(row.sent_at)
+        .bind(row.received_at)
+        .bind(processed.then(now_micros))
+        .execute(conn)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
 #[async_trait]
 impl InboxDatabase for Postgres {
     const BACKEND: Backend = Backend::Postgres;
@@ -88,28 +122,15 @@ impl InboxDatabase for Postgres {
         table: &str,
         row: &InboxMessage,
     ) -> Result<(), sqlx::Error> {
-        let sql = format!(
-            r#"INSERT INTO "{table}" (uuid, type, version, publisher, request_id, data, message,
-                   queue, client_error_message, client_error_details, sent_at, received_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-               ON CONFLICT (uuid) DO NOTHING"#
-        );
-        sqlx::query(&sql)
-            .bind(row.uuid)
-            .bind(&row.message_type)
-            .bind(row.version)
-            .bind(&row.publisher)
-            .bind(row.request_id)
-            .bind(Json(&row.data))
-            .bind(&row.message)
-            .bind(&row.queue)
-            .bind(&row.client_error_message)
-            .bind(row.client_error_details.as_ref().map(Json))
-            .bind(row.sent_at)
-            .bind(row.received_at)
-            .execute(conn)
-            .await?;
-        Ok(())
+        insert_row(conn, table, row, false).await.map(drop)
+    }
+
+    async fn insert_processed(
+        conn: &mut PgConnection,
+        table: &str,
+        row: &InboxMessage,
+    ) -> Result<bool, sqlx::Error> {
+        insert_row(conn, table, row, true).await
     }
 
     async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {

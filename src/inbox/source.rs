@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::aws::{Aws, AwsError, QueueInfo, SqsMessage, MAX_BATCH, MAX_WAIT_TIME};
-use crate::naming::FIFO_SUFFIX;
+use crate::message::target::is_fifo;
 
 /// The queue calls a consumer makes. [`Aws`] makes them against SQS; implement it to feed a
 /// consumer from elsewhere.
@@ -194,7 +194,7 @@ impl MemoryQueue {
     }
 
     fn fifo(&self) -> bool {
-        self.name.ends_with(FIFO_SUFFIX)
+        is_fifo(&self.name)
     }
 
     /// Takes up to `max` visible messages, first returning expired hidden ones to the queue.

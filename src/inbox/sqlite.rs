@@ -15,9 +15,8 @@ use uuid::Uuid;
 
 use crate::db::now_micros;
 
-use super::{
-    parse_json, parse_uuid, Backend, InboxDatabase, InboxError, InboxMessage, ListFilter, RowState,
-};
+use super::row::{parse_json, parse_uuid};
+use super::{Backend, InboxDatabase, InboxError, InboxMessage, ListFilter, RowState};
 
 /// How long a statement waits for another connection's write lock: handlers hold it.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -87,6 +86,40 @@ type Row = (
     Option<String>,
 );
 
+/// Inserts `row` unless a row with its uuid exists, marked processed if asked; returns
+/// whether it inserted it.
+async fn insert_row(
+    conn: &mut SqliteConnection,
+    table: &str,
+    row: &InboxMessage,
+    processed: bool,
+) -> Result<bool, sqlx::Error> {
+    let sql = format!(
+        r#"INSERT INTO "{table}" (uuid, type, version, publisher, request_id, data, message,
+               queue, client_error_message, client_error_details, sent_at, received_at,
+               processed_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (uuid) DO NOTHING"#
+    );
+    let result = sqlx::query(&sql)
+        .bind(row.uuid.to_string())
+        .bind(&row.message_type)
+        .bind(row.version)
+        .bind(&row.publisher)
+        .bind(row.request_id.map(|u| u.to_string()))
+        .bind(row.data.to_string())
+        .bind(&row.message)
+        .bind(&row.queue)
+        .bind(&row.client_error_message)
+        .bind(row.client_error_details.as_ref().map(Value::to_string))
+        .bind(row.sent_at.map(format_time))
+        .bind(format_time(row.received_at))
+        .bind(processed.then(|| format_time(now_micros())))
+        .execute(conn)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
 #[async_trait]
 impl InboxDatabase for Sqlite {
     const BACKEND: Backend = Backend::Sqlite;
@@ -125,28 +158,15 @@ impl InboxDatabase for Sqlite {
         table: &str,
         row: &InboxMessage,
     ) -> Result<(), sqlx::Error> {
-        let sql = format!(
-            r#"INSERT INTO "{table}" (uuid, type, version, publisher, request_id, data, message,
-                   queue, client_error_message, client_error_details, sent_at, received_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (uuid) DO NOTHING"#
-        );
-        sqlx::query(&sql)
-            .bind(row.uuid.to_string())
-            .bind(&row.message_type)
-            .bind(row.version)
-            .bind(&row.publisher)
-            .bind(row.request_id.map(|u| u.to_string()))
-            .bind(row.data.to_string())
-            .bind(&row.message)
-            .bind(&row.queue)
-            .bind(&row.client_error_message)
-            .bind(row.client_error_details.as_ref().map(Value::to_string))
-            .bind(row.sent_at.map(format_time))
-            .bind(format_time(row.received_at))
-            .execute(conn)
-            .await?;
-        Ok(())
+        insert_row(conn, table, row, false).await.map(drop)
+    }
+
+    async fn insert_processed(
+        conn: &mut SqliteConnection,
+        table: &str,
+        row: &InboxMessage,
+    ) -> Result<bool, sqlx::Error> {
+        insert_row(conn, table, row, true).await
     }
 
     async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {

@@ -23,8 +23,12 @@
 //! accepting what the gem's message classes accept (see [`read`] for the rules, and
 //! [`Rules::Strict`] to check a body against the publisher's rules instead). Reading never
 //! panics: every problem becomes a [`MessageError`] that names the field at fault.
+//!
+//! Where a message goes, the topic or queue of the publisher, the outbox and the inbox, is a
+//! [`Target`] ([`target`]).
 
 pub mod read;
+pub mod target;
 mod time;
 
 use std::fmt;
@@ -40,6 +44,7 @@ const EXCERPT_CHARS: usize = 64;
 
 pub use crate::naming::Kind;
 pub use read::{Received, Refusal, Rules};
+pub use target::Target;
 
 /// The envelope's `type`: a [`Kind`] plus a name, written `event_<name>` or `command_<name>`.
 ///

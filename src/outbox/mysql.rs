@@ -20,10 +20,13 @@ use sqlx::{ConnectOptions, Connection, Executor, QueryBuilder};
 use crate::db::connect_error;
 
 use super::sealed::{Insert, NewRow};
+use super::sql::{
+    cut_error, push_id_list, push_resend_filter, push_split_filter, row_from, stats_from, RawRow,
+    RawStats, ROW_COLUMNS,
+};
 use super::{
-    cut_error, push_id_list, push_resend_filter, push_split_filter, query_error, row_from,
-    stats_from, Backend, Claim, FailedRow, OutboxError, OutboxStore, RawRow, RawStats,
-    ResendFilter, Row, TargetStats, ROW_COLUMNS,
+    query_error, Backend, Claim, FailedRow, OutboxError, OutboxStore, ResendFilter, Row,
+    TargetStats,
 };
 
 /// Connections per relay process: batches settling at once, the lease keeper and stats.
@@ -147,20 +150,34 @@ impl OutboxStore for MySqlOutbox {
         let t = &self.table;
         let fail = || query_error(&self.table, "claim rows");
         let mut tx = self.pool.begin().await.map_err(fail())?;
+        if !claim.done.is_empty() {
+            // In the claim's transaction: one commit for both.
+            let mut delete = QueryBuilder::<MySql>::new(format!("DELETE FROM `{t}` WHERE id IN "));
+            push_id_list(&mut delete, claim.done);
+            delete
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(query_error(&self.table, "delete sent rows"))?;
+        }
 
+        // Standard rows are read whole by the locking read, so they need no second SELECT.
         let mut standard = QueryBuilder::<MySql>::new(format!(
-            "SELECT id FROM `{t}` WHERE group_id IS NULL{}",
+            "SELECT {ROW_COLUMNS} FROM `{t}` WHERE group_id IS NULL{}",
             Self::claimable("")
         ));
         push_split_filter(&mut standard, "", claim.split_keys);
         standard.push(" ORDER BY id LIMIT ");
         standard.push_bind(claim.limit as i64);
         standard.push(" FOR UPDATE SKIP LOCKED");
-        let mut ids: Vec<i64> = standard
-            .build_query_scalar()
+        let standard: Vec<RawRow> = standard
+            .build_query_as()
             .fetch_all(&mut *tx)
             .await
             .map_err(fail())?;
+        let mut ids: Vec<i64> = standard.iter().map(|r| r.0).collect();
+        // FIFO rows: the heads this relay locks and the rows behind them.
+        let mut fifo: Vec<i64> = Vec::new();
 
         let mut candidates = QueryBuilder::<MySql>::new(format!(
             "SELECT o.id FROM `{t}` o WHERE o.group_id IS NOT NULL{} \
@@ -208,10 +225,11 @@ impl OutboxStore for MySqlOutbox {
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(fail())?;
-                ids.extend(heads);
-                ids.extend(behind);
+                fifo.extend(heads);
+                fifo.extend(behind);
             }
         }
+        ids.extend(&fifo);
         if ids.is_empty() {
             tx.commit().await.map_err(fail())?;
             return Ok(Vec::new());
@@ -225,14 +243,18 @@ impl OutboxStore for MySqlOutbox {
         push_id_list(&mut update, &ids);
         update.build().execute(&mut *tx).await.map_err(fail())?;
 
-        let mut select =
-            QueryBuilder::<MySql>::new(format!("SELECT {ROW_COLUMNS} FROM `{t}` WHERE id IN "));
-        push_id_list(&mut select, &ids);
-        let raw: Vec<RawRow> = select
-            .build_query_as()
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(fail())?;
+        let mut raw = standard;
+        if !fifo.is_empty() {
+            let mut select =
+                QueryBuilder::<MySql>::new(format!("SELECT {ROW_COLUMNS} FROM `{t}` WHERE id IN "));
+            push_id_list(&mut select, &fifo);
+            let rows: Vec<RawRow> = select
+                .build_query_as()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(fail())?;
+            raw.extend(rows);
+        }
         tx.commit().await.map_err(fail())?;
         raw.into_iter().map(|r| row_from(&self.table, r)).collect()
     }

@@ -19,10 +19,13 @@ use tokio::sync::Mutex;
 use crate::db::connect_error;
 
 use super::sealed::{Insert, NewRow};
-use super::{
-    cut_error, push_resend_filter, push_split_filter, query_error, row_from, stats_from, Backend,
-    Claim, FailedRow, OutboxError, OutboxStore, RawRow, RawStats, ResendFilter, Row, TargetStats,
+use super::sql::{
+    cut_error, push_resend_filter, push_split_filter, row_from, stats_from, RawRow, RawStats,
     ROW_COLUMNS,
+};
+use super::{
+    query_error, Backend, Claim, FailedRow, OutboxError, OutboxStore, ResendFilter, Row,
+    TargetStats,
 };
 
 /// Connections per relay process: batches settling at once, the lease keeper and stats.
@@ -160,24 +163,20 @@ impl PgOutbox {
         raw.into_iter().map(|r| row_from(&self.table, r)).collect()
     }
 
-    async fn claim_standard(&self, claim: &Claim<'_>) -> Result<Vec<Row>, OutboxError> {
+    /// Deletes the rows sent since the last claim and claims rows of standard targets and
+    /// FIFO group heads, in one statement: one round trip per round of the relay.
+    async fn claim_standard_and_heads(&self, claim: &Claim<'_>) -> Result<Vec<Row>, OutboxError> {
+        let t = &self.table;
         let mut query = QueryBuilder::new(format!(
-            r#"WITH c AS MATERIALIZED (SELECT id FROM "{}" WHERE group_id IS NULL AND dead_at IS NULL
-               AND next_attempt_at <= now() AND (claimed_until IS NULL OR claimed_until < now())"#,
-            self.table
+            r#"WITH s AS MATERIALIZED (SELECT id FROM "{t}" WHERE group_id IS NULL AND dead_at IS NULL
+               AND next_attempt_at <= now() AND (claimed_until IS NULL OR claimed_until < now())"#
         ));
         push_split_filter(&mut query, "", claim.split_keys);
         query.push(" ORDER BY id LIMIT ");
         query.push_bind(claim.limit as i64);
-        query.push(" FOR UPDATE SKIP LOCKED)");
-        self.push_claim_update(&mut query, claim);
-        self.fetch_rows(query).await
-    }
-
-    async fn claim_heads(&self, claim: &Claim<'_>) -> Result<Vec<Row>, OutboxError> {
-        let t = &self.table;
-        let mut query = QueryBuilder::new(format!(
-            r#"WITH c AS MATERIALIZED (SELECT o.id FROM "{t}" o WHERE o.group_id IS NOT NULL AND o.dead_at IS NULL
+        query.push(format!(
+            r#" FOR UPDATE SKIP LOCKED),
+               h AS MATERIALIZED (SELECT o.id FROM "{t}" o WHERE o.group_id IS NOT NULL AND o.dead_at IS NULL
                AND o.next_attempt_at <= now() AND (o.claimed_until IS NULL OR o.claimed_until < now())
                AND NOT EXISTS (SELECT 1 FROM "{t}" p WHERE p.target_name = o.target_name
                    AND p.group_id = o.group_id AND p.target_kind = o.target_kind
@@ -186,7 +185,14 @@ impl PgOutbox {
         push_split_filter(&mut query, "o.", claim.split_keys);
         query.push(" ORDER BY o.id LIMIT ");
         query.push_bind(claim.limit as i64);
-        query.push(" FOR UPDATE OF o SKIP LOCKED)");
+        query.push(" FOR UPDATE OF o SKIP LOCKED), ");
+        if !claim.done.is_empty() {
+            // A data-modifying CTE runs whether or not it is referenced.
+            query.push(format!(r#"d AS (DELETE FROM "{t}" WHERE id = ANY("#));
+            query.push_bind(claim.done.to_vec());
+            query.push(")), ");
+        }
+        query.push("c AS (SELECT id FROM s UNION ALL SELECT id FROM h)");
         self.push_claim_update(&mut query, claim);
         self.fetch_rows(query).await
     }
@@ -247,13 +253,15 @@ impl OutboxStore for PgOutbox {
     }
 
     async fn claim(&self, claim: &Claim<'_>) -> Result<Vec<Row>, OutboxError> {
-        let mut rows = self.claim_standard(claim).await?;
-        let heads = self.claim_heads(claim).await?;
+        let mut rows = self.claim_standard_and_heads(claim).await?;
+        // Every FIFO row claimed so far is a group's head.
+        let heads: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.group_id.is_some())
+            .map(|r| r.id)
+            .collect();
         if !heads.is_empty() {
-            let ids: Vec<i64> = heads.iter().map(|r| r.id).collect();
-            let followers = self.claim_followers(claim, &ids).await?;
-            rows.extend(heads);
-            rows.extend(followers);
+            rows.extend(self.claim_followers(claim, &heads).await?);
         }
         Ok(rows)
     }

@@ -256,6 +256,8 @@ pub struct Relay {
     options: RelayOptions,
     metrics: Arc<Metrics>,
     in_flight: Arc<Mutex<HashSet<i64>>>,
+    /// Rows sent and not yet deleted: the next claim deletes them (see [`Claim::done`]).
+    done: Mutex<Vec<i64>>,
     on_sending_error: Option<SendingErrorHook>,
 }
 
@@ -277,6 +279,7 @@ impl Relay {
             options,
             metrics: Arc::default(),
             in_flight: Arc::default(),
+            done: Mutex::default(),
             on_sending_error: None,
         }
     }
@@ -306,14 +309,37 @@ impl Relay {
     /// due). Never leaves rows claimed unless the database failed while settling, in which
     /// case their lease runs out.
     pub async fn run_once(&self) -> Result<usize, OutboxError> {
+        let claimed = self.round().await;
+        self.delete_done().await;
+        claimed
+    }
+
+    /// Claims (deleting the rows the last round sent in the same request), sends and settles;
+    /// the rows this round sent are left in `done` for the next claim, or [`Self::delete_done`].
+    async fn round(&self) -> Result<usize, OutboxError> {
+        let done = std::mem::take(&mut *self.done.lock().unwrap_or_else(PoisonError::into_inner));
         let claim = Claim {
             relay: &self.options.relay_id,
             lease: self.options.lease,
             limit: self.options.batch_size * self.options.concurrency,
             batch_size: self.options.batch_size,
             split_keys: &self.options.split_keys,
+            done: &done,
         };
-        let rows = self.store.claim(&claim).await?;
+        let rows = match self.store.claim(&claim).await {
+            Ok(rows) => {
+                self.deleted(&done);
+                rows
+            }
+            Err(err) => {
+                // Still held (their leases are kept), for the next claim to delete.
+                self.done
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend(done);
+                return Err(err);
+            }
+        };
         let claimed = rows.len();
         if claimed == 0 {
             return Ok(0);
@@ -352,11 +378,38 @@ impl Relay {
     pub async fn drain(&self) -> Result<usize, OutboxError> {
         let mut total = 0;
         loop {
-            match self.run_once().await? {
-                0 => return Ok(total),
-                n => total += n,
+            match self.round().await {
+                Ok(0) => break,
+                Ok(n) => total += n,
+                Err(err) => {
+                    self.delete_done().await;
+                    return Err(err);
+                }
             }
         }
+        self.delete_done().await;
+        Ok(total)
+    }
+
+    /// Deletes the rows sent since the last claim, on their own.
+    async fn delete_done(&self) {
+        let done = std::mem::take(&mut *self.done.lock().unwrap_or_else(PoisonError::into_inner));
+        if done.is_empty() {
+            return;
+        }
+        if let Err(err) = self.store.complete(&done).await {
+            tracing::error!(error = %err, rows = done.len(),
+                "sent, but could not delete the rows; they will be sent again when their lease ends");
+            self.track(done.into_iter(), false);
+        } else {
+            self.deleted(&done);
+        }
+    }
+
+    /// Counts rows sent and deleted, and stops renewing their leases.
+    fn deleted(&self, ids: &[i64]) {
+        self.metrics.add_sent(ids.len() as u64);
+        self.track(ids.iter().copied(), false);
     }
 
     /// Runs until `shutdown` completes, then finishes the batches in flight, releases every
@@ -383,7 +436,7 @@ impl Relay {
         let mut stopping = false;
         let mut idle = MIN_IDLE;
         while !stopping {
-            let round = self.run_once();
+            let round = self.round();
             let mut round = std::pin::pin!(round);
             let result = tokio::select! {
                 result = &mut round => result,
@@ -420,6 +473,7 @@ impl Relay {
                 woken = self.store.wait_for_rows(pause) => if woken { idle = MIN_IDLE },
             }
         }
+        self.delete_done().await;
         keeper.abort();
         reporter.abort();
         match self.store.release(&self.options.relay_id).await {
@@ -448,8 +502,8 @@ impl Relay {
         refresh(&*self.store, &self.metrics).await
     }
 
-    /// Settles answered batches: one delete for every accepted row, one update for every
-    /// failed one.
+    /// Settles answered batches: one update for every failed row; the accepted ones wait in
+    /// `done` for the next claim to delete them.
     async fn settle_answers(&self, answers: Vec<(Batch, Vec<EntryResult>)>) {
         let mut sent = Vec::new();
         let mut failed = Vec::new();
@@ -465,12 +519,6 @@ impl Relay {
             }
             failed.extend(batch_failed);
         }
-        if let Err(err) = self.store.complete(&sent).await {
-            tracing::error!(error = %err, rows = sent.len(),
-                "sent, but could not delete the rows; they will be sent again when their lease ends");
-        } else {
-            self.metrics.add_sent(sent.len() as u64);
-        }
         let dead = failed.iter().filter(|r| r.dead).count() as u64;
         self.metrics.add_failed(failed.len() as u64);
         match self.store.fail(&self.options.relay_id, &failed).await {
@@ -478,12 +526,12 @@ impl Relay {
             Err(err) => tracing::error!(error = %err, rows = failed.len(),
                 "could not record failed sends; the rows are retried when their lease ends"),
         }
-        self.track(
-            answers
-                .iter()
-                .flat_map(|(batch, _)| batch.rows.iter().map(|r| r.id)),
-            false,
-        );
+        // Sent rows stay tracked (their leases renewed) until the next claim deletes them.
+        self.track(failed.iter().map(|r| r.id), false);
+        self.done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(sent);
     }
 
     /// Gives back rows claimed but not sent, without counting an attempt.

@@ -13,8 +13,7 @@ use uuid::Uuid;
 
 use super::relay::{EntryResult, Sink};
 use super::{Row, Target};
-use crate::naming::ResourceKind;
-use crate::publish::{PublishError, PublishOptions, Publisher, Stored, Via};
+use crate::publish::{PublishError, PublishOptions, Publisher, Stored};
 
 /// Sends relay batches with a [`Publisher`] (one batch call per batch; a fake publisher
 /// records them instead).
@@ -78,10 +77,7 @@ fn options(target: &Target, row: &Row) -> Result<PublishOptions, String> {
         None => BTreeMap::new(),
     };
     let options = PublishOptions {
-        via: match target.resource {
-            ResourceKind::Topic => Via::Topic,
-            ResourceKind::Queue => Via::Queue,
-        },
+        via: target.resource,
         name: Some(target.name.clone()),
         fifo: target.fifo(),
         group_id: row.group_id.clone(),

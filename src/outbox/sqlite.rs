@@ -19,10 +19,13 @@ use sqlx::QueryBuilder;
 use crate::db::connect_error;
 
 use super::sealed::{Insert, NewRow};
+use super::sql::{
+    cut_error, push_id_list, push_resend_filter, push_split_filter, row_from, stats_from, RawRow,
+    RawStats, ROW_COLUMNS,
+};
 use super::{
-    cut_error, push_id_list, push_resend_filter, push_split_filter, query_error, row_from,
-    stats_from, Backend, Claim, FailedRow, OutboxError, OutboxStore, RawRow, RawStats,
-    ResendFilter, Row, TargetStats, ROW_COLUMNS,
+    query_error, Backend, Claim, FailedRow, OutboxError, OutboxStore, ResendFilter, Row,
+    TargetStats,
 };
 
 /// How long a statement waits for another connection's write lock.
@@ -189,6 +192,8 @@ impl OutboxStore for SqliteOutbox {
     }
 
     async fn claim(&self, claim: &Claim<'_>) -> Result<Vec<Row>, OutboxError> {
+        // In process, a separate statement costs no round trip.
+        self.complete(claim.done).await?;
         let t = &self.table;
         let mut standard = self.claim_update(claim);
         standard.push(format!(

@@ -120,7 +120,7 @@ pub async fn live_graph(migrator: &Migrator) -> anyhow::Result<lariat::topology:
 /// `lariat drift`: exit 0 in sync, 2 on drift.
 pub async fn drift(args: DriftArgs, config: Config, out: &mut impl Write) -> anyhow::Result<i32> {
     let migrator = Migrator::load(config)?;
-    crate::print_warnings(&migrator);
+    super::validate::print_warnings(&migrator);
     let progress = Progress::default();
     let report = with_progress(&progress, inspect::drift_of(&migrator, &progress)).await?;
     if args.json {

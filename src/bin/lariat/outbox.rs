@@ -15,6 +15,7 @@ use lariat::outbox::{self, Backend, ResendFilter, SplitKey, TargetStats, DEFAULT
 use lariat::publish::Publisher;
 
 use super::duration::{self, between, DAY, HOUR, MINUTE, SECOND};
+use super::logging::LogLevel;
 use super::printable::printable;
 
 /// The transactional outbox: the table, its relay, and its dead rows.
@@ -89,8 +90,8 @@ pub struct RelayArgs {
     #[command(flatten)]
     table: TableArg,
     /// Log level: error, warn, info, debug or trace (LARIAT_LOG takes a full filter).
-    #[arg(long, default_value = "info", value_name = "LEVEL", value_parser = ["error", "warn", "info", "debug", "trace"])]
-    pub log_level: String,
+    #[arg(long, value_enum, default_value_t = LogLevel::Info, value_name = "LEVEL")]
+    log_level: LogLevel,
     /// Serve only these targets or FIFO groups: NAME or NAME:GROUP, comma-separated
     /// [default: all].
     #[arg(long, value_delimiter = ',', value_name = "KEYS")]
@@ -133,9 +134,9 @@ pub struct RelayArgs {
 
 impl OutboxCommand {
     /// The log level the relay asks for; other commands keep the default.
-    pub fn log_level(&self) -> Option<&str> {
+    pub fn log_level(&self) -> Option<LogLevel> {
         match self {
-            OutboxCommand::Relay(args) => Some(&args.log_level),
+            OutboxCommand::Relay(args) => Some(args.log_level),
             _ => None,
         }
     }

@@ -6,8 +6,8 @@ use clap::{Args, ValueEnum};
 use lariat::aws::Aws;
 use lariat::config::Config;
 use lariat::message::{Command, Envelope, Event, MessageError};
-use lariat::naming::NamingDefaults;
-use lariat::publish::{PublishOptions, Publisher, Via};
+use lariat::naming::{NamingDefaults, ResourceKind};
+use lariat::publish::{PublishOptions, Publisher};
 use lariat::{exit, Error};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -146,9 +146,9 @@ fn build(args: &PublishArgs, publisher: &str, data: Value) -> Result<Envelope, M
 fn options(args: &PublishArgs) -> PublishOptions {
     PublishOptions {
         via: if args.to_queue {
-            Via::Queue
+            ResourceKind::Queue
         } else {
-            Via::Topic
+            ResourceKind::Topic
         },
         dest: args.dest.clone(),
         fifo: args.fifo,

@@ -1,0 +1,413 @@
+//! [`Inbox`], the inbox table in one database: storing each received message and running the
+//! handler in the transaction that marks it processed, replays, and the operations of the
+//! `lariat inbox` commands for a backend chosen at run time ([`InboxAdmin`], [`open`]).
+
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{Pool, Transaction};
+use uuid::Uuid;
+
+use super::database::{ddl, table_name};
+use super::{
+    Backend, Handler, HandlerError, InboxDatabase, InboxError, InboxMessage, Incoming, ListFilter,
+    Outcome, RowState,
+};
+use crate::db::{self, DbError};
+
+/// How many rows a replay reads at a time.
+const REPLAY_PAGE: usize = 100;
+
+/// What a replay did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReplayReport {
+    /// Handled and marked processed.
+    pub processed: usize,
+    /// Failed with a client error (stored).
+    pub client_errors: usize,
+    /// Failed with a retryable error; still unprocessed.
+    pub retries: usize,
+    /// Already processed by someone else by the time the replay reached them.
+    pub skipped: usize,
+}
+
+/// The inbox table in one database, with its connection pool.
+///
+/// Cheap to clone (the pool is shared).
+#[derive(Debug)]
+pub struct Inbox<DB: InboxDatabase> {
+    pool: Pool<DB>,
+    table: String,
+}
+
+impl<DB: InboxDatabase> Clone for Inbox<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            table: self.table.clone(),
+        }
+    }
+}
+
+impl<DB: InboxDatabase> Inbox<DB> {
+    /// The inbox table `table` in the database of `pool` (the service's own pool, so handlers
+    /// write to the same database).
+    pub fn new(pool: Pool<DB>, table: &str) -> Result<Self, InboxError> {
+        Ok(Self {
+            pool,
+            table: table_name(table)?,
+        })
+    }
+
+    /// Opens a pool on `url` and uses `table` in it.
+    pub async fn connect(url: &str, table: &str) -> Result<Self, InboxError> {
+        table_name(table)?;
+        let backend = Backend::from_url(url)?;
+        if backend != DB::BACKEND {
+            return Err(InboxError::WrongBackend {
+                url: db::redact_url(url),
+                expected: DB::BACKEND.as_str(),
+            });
+        }
+        let pool = DB::connect(url).await.map_err(db::connect_error(url))?;
+        Self::new(pool, table)
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The DDL of this inbox's table.
+    pub fn ddl(&self) -> String {
+        // The name was validated in `new`.
+        ddl(DB::BACKEND, &self.table).unwrap_or_default()
+    }
+
+    /// Creates the table and its index if they are missing.
+    pub async fn install(&self) -> Result<(), InboxError> {
+        DB::install(&self.pool, &self.table)
+            .await
+            .map_err(self.query_error("create the table"))
+    }
+
+    /// Up to `limit` rows matching `filter`, oldest received first.
+    pub async fn list(
+        &self,
+        filter: ListFilter,
+        limit: usize,
+    ) -> Result<Vec<InboxMessage>, InboxError> {
+        DB::list(&self.pool, &self.table, filter, None, limit).await
+    }
+
+    /// Clears the client error of message `uuid`, so it counts as unprocessed again and the
+    /// next [`Inbox::each_unprocessed`] replays it (the message was deleted from the queue, so
+    /// SQS will not bring it back). False when no unprocessed row with a client error has
+    /// that uuid.
+    pub async fn retry(&self, uuid: Uuid) -> Result<bool, InboxError> {
+        DB::clear_client_error(&self.pool, &self.table, uuid)
+            .await
+            .map_err(self.query_error(format!("clear the client error of {uuid}")))
+    }
+
+    /// Runs `handler` on every unprocessed message without a client error, oldest first,
+    /// exactly as the consumer would: in the transaction that marks it processed, a client
+    /// error stored, a retryable error leaving it unprocessed.
+    ///
+    /// Safe while consumers run: a message they handle meanwhile is skipped, and one the
+    /// replay handles is deleted by the consumer without handling when redelivered. FIFO
+    /// order is not kept across groups or retries.
+    pub async fn each_unprocessed<H: Handler<DB>>(
+        &self,
+        handler: &H,
+    ) -> Result<ReplayReport, InboxError> {
+        self.replay(ListFilter::Unprocessed, handler).await
+    }
+
+    /// Runs `handler` on every message that failed with a client error and is not processed,
+    /// oldest first: success marks it processed (the error text stays in the row, as
+    /// history), a new client error replaces the stored one.
+    pub async fn each_with_client_errors<H: Handler<DB>>(
+        &self,
+        handler: &H,
+    ) -> Result<ReplayReport, InboxError> {
+        self.replay(ListFilter::ClientErrors, handler).await
+    }
+
+    async fn replay<H: Handler<DB>>(
+        &self,
+        filter: ListFilter,
+        handler: &H,
+    ) -> Result<ReplayReport, InboxError> {
+        let mut report = ReplayReport::default();
+        let mut after = None;
+        loop {
+            let page = DB::list(&self.pool, &self.table, filter, after, REPLAY_PAGE).await?;
+            let Some(last) = page.last() else {
+                return Ok(report);
+            };
+            after = Some((last.received_at, last.uuid));
+            for row in page {
+                let outcome = self.replay_row(&row, filter, handler).await?;
+                match outcome {
+                    Outcome::Processed => report.processed += 1,
+                    Outcome::ClientError { .. } | Outcome::Malformed { .. } => {
+                        report.client_errors += 1
+                    }
+                    Outcome::Retry { .. } => report.retries += 1,
+                    Outcome::Duplicate => report.skipped += 1,
+                }
+                tracing::info!(uuid = %row.uuid, outcome = outcome.as_str(), "replayed inbox message");
+            }
+        }
+    }
+
+    async fn replay_row<H: Handler<DB>>(
+        &self,
+        row: &InboxMessage,
+        filter: ListFilter,
+        handler: &H,
+    ) -> Result<Outcome, InboxError> {
+        let envelope = match row.envelope() {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                let message = format!("malformed message: {error}");
+                self.store_client_error(row.uuid, &message, None).await?;
+                return Ok(Outcome::Malformed {
+                    error: error.to_string(),
+                });
+            }
+        };
+        let incoming = Incoming {
+            envelope,
+            queue: row.queue.clone(),
+            message_id: None,
+            group_id: None,
+            receive_count: 0,
+        };
+        let allow_client_error = filter == ListFilter::ClientErrors;
+        self.handle(&incoming, handler, allow_client_error).await
+    }
+
+    /// Stores a newly received message (valid or not) unless its uuid is already there.
+    pub(super) async fn store(&self, row: &InboxMessage) -> Result<(), InboxError> {
+        let fail = || self.query_error(format!("store message {}", row.uuid));
+        let mut conn = self.pool.acquire().await.map_err(fail())?;
+        DB::insert(&mut conn, &self.table, row)
+            .await
+            .map_err(fail())
+    }
+
+    /// Stores a newly received message and handles it in one transaction: the row, inserted
+    /// already marked processed, commits with the handler's writes or not at all (one commit
+    /// and no other statement of the inbox's per message). A row stored before (a redelivered
+    /// copy) is locked and handled as [`Inbox::handle`] does. After a client or retryable
+    /// error the row is stored on its own, with the error or unprocessed.
+    pub(super) async fn receive<H: Handler<DB>>(
+        &self,
+        row: &InboxMessage,
+        incoming: &Incoming,
+        handler: &H,
+    ) -> Result<Outcome, InboxError> {
+        let uuid = incoming.uuid();
+        let mut tx = DB::begin(&self.pool)
+            .await
+            .map_err(self.query_error(format!("begin the transaction of {uuid}")))?;
+        let inserted = DB::insert_processed(&mut *tx, &self.table, row)
+            .await
+            .map_err(self.query_error(format!("store message {uuid}")))?;
+        let fresh = Fresh { row, inserted };
+        self.handle_in(tx, incoming, handler, false, Some(fresh))
+            .await
+    }
+
+    async fn store_client_error(
+        &self,
+        uuid: Uuid,
+        message: &str,
+        details: Option<&Value>,
+    ) -> Result<(), InboxError> {
+        DB::set_client_error(&self.pool, &self.table, uuid, message, details)
+            .await
+            .map_err(self.query_error(format!("store the client error of {uuid}")))
+    }
+
+    /// Runs the handler on a stored message under its row lock, and records the result.
+    ///
+    /// `allow_client_error`: handle a row that holds a client error instead of skipping it.
+    async fn handle<H: Handler<DB>>(
+        &self,
+        incoming: &Incoming,
+        handler: &H,
+        allow_client_error: bool,
+    ) -> Result<Outcome, InboxError> {
+        let uuid = incoming.uuid();
+        let tx = DB::begin(&self.pool)
+            .await
+            .map_err(self.query_error(format!("begin the transaction of {uuid}")))?;
+        self.handle_in(tx, incoming, handler, allow_client_error, None)
+            .await
+    }
+
+    /// Locks the message's row in `tx` and runs the handler there, as [`Inbox::handle`];
+    /// `fresh` is the row `tx` tried to insert, to store again after a rollback.
+    async fn handle_in<H: Handler<DB>>(
+        &self,
+        mut tx: Transaction<'static, DB>,
+        incoming: &Incoming,
+        handler: &H,
+        allow_client_error: bool,
+        fresh: Option<Fresh<'_>>,
+    ) -> Result<Outcome, InboxError> {
+        let uuid = incoming.uuid();
+        // A row this transaction inserted is its own: no other can see or lock it.
+        let inserted = fresh.is_some_and(|f| f.inserted);
+        let state = if inserted {
+            Some(RowState::Pending)
+        } else {
+            DB::lock(&mut *tx, &self.table, uuid)
+                .await
+                .map_err(self.query_error(format!("lock the row of {uuid}")))?
+        };
+        match state {
+            None => {
+                return Err(InboxError::RowMissing {
+                    uuid,
+                    table: self.table.clone(),
+                })
+            }
+            Some(RowState::Processed) => return Ok(Outcome::Duplicate),
+            Some(RowState::ClientError) if !allow_client_error => return Ok(Outcome::Duplicate),
+            Some(RowState::Pending | RowState::ClientError) => {}
+        }
+        // A panicking handler must not take the consumer down: it counts as retryable.
+        let result = AssertUnwindSafe(handler.handle(incoming, &mut *tx))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(HandlerError::retry(panic_text(&*panic))));
+        match result {
+            Ok(()) => {
+                if !inserted {
+                    DB::mark_processed(&mut *tx, &self.table, uuid)
+                        .await
+                        .map_err(self.query_error(format!("mark {uuid} processed")))?;
+                }
+                tx.commit()
+                    .await
+                    .map_err(self.query_error(format!("commit the transaction of {uuid}")))?;
+                Ok(Outcome::Processed)
+            }
+            Err(HandlerError::Client { message, details }) => {
+                // The handler's own writes are undone; only the error is kept.
+                drop(tx);
+                if let Some(fresh) = fresh {
+                    self.store(fresh.row).await?;
+                }
+                self.store_client_error(uuid, &message, details.as_ref())
+                    .await?;
+                Ok(Outcome::ClientError { message, details })
+            }
+            Err(error @ HandlerError::Retry(_)) => {
+                drop(tx);
+                if let Some(fresh) = fresh {
+                    // Kept unprocessed, for the redelivered copy and for replays.
+                    self.store(fresh.row).await?;
+                }
+                Ok(Outcome::Retry {
+                    error: error.to_string(),
+                })
+            }
+        }
+    }
+
+    fn query_error(&self, action: impl Into<String>) -> impl FnOnce(sqlx::Error) -> InboxError {
+        let table = self.table.clone();
+        let action = action.into();
+        move |source| InboxError::Query {
+            action,
+            table,
+            source,
+        }
+    }
+}
+
+/// A received message's row and whether the handling transaction inserted it.
+#[derive(Clone, Copy)]
+struct Fresh<'a> {
+    row: &'a InboxMessage,
+    inserted: bool,
+}
+
+/// The inbox operations of the `lariat inbox` commands, for a backend chosen at run time.
+#[async_trait::async_trait]
+pub trait InboxAdmin: Send + Sync {
+    /// The DDL of the table.
+    fn ddl(&self) -> String;
+    /// See [`Inbox::install`].
+    async fn install(&self) -> Result<(), InboxError>;
+    /// See [`Inbox::list`].
+    async fn list(&self, filter: ListFilter, limit: usize)
+        -> Result<Vec<InboxMessage>, InboxError>;
+    /// See [`Inbox::retry`].
+    async fn retry(&self, uuid: Uuid) -> Result<bool, InboxError>;
+    /// Closes the pool.
+    async fn close(&self);
+}
+
+#[async_trait::async_trait]
+impl<DB: InboxDatabase> InboxAdmin for Inbox<DB> {
+    fn ddl(&self) -> String {
+        Inbox::ddl(self)
+    }
+
+    async fn install(&self) -> Result<(), InboxError> {
+        Inbox::install(self).await
+    }
+
+    async fn list(
+        &self,
+        filter: ListFilter,
+        limit: usize,
+    ) -> Result<Vec<InboxMessage>, InboxError> {
+        Inbox::list(self, filter, limit).await
+    }
+
+    async fn retry(&self, uuid: Uuid) -> Result<bool, InboxError> {
+        Inbox::retry(self, uuid).await
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Opens the inbox table `table` in the database `url` names, whatever its backend.
+pub async fn open(url: &str, table: &str) -> Result<Box<dyn InboxAdmin>, InboxError> {
+    Ok(match Backend::from_url(url)? {
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => Box::new(Inbox::<sqlx::Sqlite>::connect(url, table).await?),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => Box::new(Inbox::<sqlx::Postgres>::connect(url, table).await?),
+        #[cfg(feature = "mysql")]
+        Backend::MySql => Box::new(Inbox::<sqlx::MySql>::connect(url, table).await?),
+        #[allow(unreachable_patterns)]
+        backend => return Err(DbError::NotBuilt { backend }.into()),
+    })
+}
+
+/// The text of a panic payload.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic".to_owned());
+    format!("the handler panicked: {text}")
+}
