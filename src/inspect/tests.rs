@@ -5,9 +5,7 @@ use crate::calls::{self, Attributes};
 use crate::migration::FifoThroughputLimit;
 use crate::naming::{self, Arns, Kind, NamingDefaults, ResourceKind};
 use crate::plan::{State, Status};
-use crate::topology::{
-    load_project, DeadLetter, Endpoint, Subscription, SubscriptionKey, Tags, Topology,
-};
+use crate::topology::{load_project, DeadLetter, Endpoint, SubscriptionKey, Tags, Topology};
 
 fn arns() -> Arns {
     Arns {

@@ -10,7 +10,7 @@
 //! references, [`values`]' attribute and tag rules and [`problem`]'s messages.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{line_of, Diagnostic, Diagnostics};
 use crate::migration::{self, MigrationFile, QueueSpec, RawMigration};

@@ -1,6 +1,8 @@
 use std::fs;
 
 use super::*;
+use crate::naming::ParsedName;
+use crate::topology::DeadLetter;
 
 fn defaults() -> NamingDefaults {
     NamingDefaults {
