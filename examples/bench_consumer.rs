@@ -2,10 +2,11 @@
 //! nothing, on PostgreSQL.
 //!
 //! ```text
-//! cargo run --release --example bench_consumer [-- --messages 50000 --concurrency 1,10,50]
+//! cargo run --release --example bench_consumer [-- --messages 50000 --concurrency 1,10,50 --per-transaction 1,10]
 //! ```
 //!
-//! For each concurrency: a fresh inbox table, and `--messages` envelopes in a
+//! For each number of messages per transaction (`ConsumerOptions::messages_per_transaction`)
+//! and each concurrency: a fresh inbox table, and `--messages` envelopes in a
 //! [`MemoryQueue`] (inside this process: receive and delete cost nothing). One [`Consumer`]
 //! takes them through the whole inbox path (body read, row stored, row locked, handler,
 //! marked processed, committed, deleted); the handler writes one row of its own in the
@@ -40,6 +41,9 @@ struct Args {
     /// Consumer concurrencies, one run each.
     #[arg(long, value_delimiter = ',', default_value = "1,10,50")]
     concurrency: Vec<usize>,
+    /// Messages handled in one transaction, one set of runs each.
+    #[arg(long, value_delimiter = ',', default_value = "1,10")]
+    per_transaction: Vec<usize>,
 }
 
 /// Writes one row per message, in the inbox's transaction.
@@ -73,25 +77,33 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("load average before: {}", cpu::loadavg());
     println!(
-        "{:>11} {:>10} {:>9} {:>8} {:>8}",
-        "concurrency", "msg/s", "seconds", "db cpu", "own cpu"
+        "{:>15} {:>11} {:>10} {:>9} {:>8} {:>8}",
+        "per transaction", "concurrency", "msg/s", "seconds", "db cpu", "own cpu"
     );
-    for &concurrency in &args.concurrency {
-        let (seconds, db, own) = run(&url, args.messages, concurrency).await?;
-        println!(
-            "{:>11} {:>10.0} {:>9.2} {:>7.0}% {:>7.0}%",
-            concurrency,
-            args.messages as f64 / seconds,
-            seconds,
-            100.0 * db / seconds,
-            100.0 * own / seconds
-        );
+    for &per_transaction in &args.per_transaction {
+        for &concurrency in &args.concurrency {
+            let (seconds, db, own) = run(&url, args.messages, concurrency, per_transaction).await?;
+            println!(
+                "{:>15} {:>11} {:>10.0} {:>9.2} {:>7.0}% {:>7.0}%",
+                per_transaction,
+                concurrency,
+                args.messages as f64 / seconds,
+                seconds,
+                100.0 * db / seconds,
+                100.0 * own / seconds
+            );
+        }
     }
     println!("load average after: {}", cpu::loadavg());
     Ok(())
 }
 
-async fn run(url: &str, messages: usize, concurrency: usize) -> anyhow::Result<(f64, f64, f64)> {
+async fn run(
+    url: &str,
+    messages: usize,
+    concurrency: usize,
+    per_transaction: usize,
+) -> anyhow::Result<(f64, f64, f64)> {
     let table = format!("bench_inbox_{}_{concurrency}", std::process::id());
     let handled_table = format!("{table}_handled");
     let inbox = Inbox::<Postgres>::connect(url, &table).await?;
@@ -128,6 +140,7 @@ async fn run(url: &str, messages: usize, concurrency: usize) -> anyhow::Result<(
     .options(
         ConsumerOptions::default()
             .concurrency(concurrency)
+            .messages_per_transaction(per_transaction)
             .wait_time(Duration::from_millis(100)),
     )
     .on_message({

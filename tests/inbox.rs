@@ -129,6 +129,7 @@ impl TestDb for MySql {
 
 /// The test handler. Behaviour comes from the message's data: `"action": "client"` is a
 /// business error (until `fixed`), `"fail_once"` a transient error on the first delivery,
+/// `"fail_until_fixed"` a transient error until `fixed`,
 /// `"sleep_ms"` a slow handler, `"group"`/`"seq"` are recorded in handling order.
 #[derive(Clone, Default)]
 struct Recorder {
@@ -166,6 +167,9 @@ impl<DB: TestDb> Handler<DB> for Recorder {
                 ))
             }
             Some("fail_once") if msg.receive_count <= 1 => {
+                return Err(HandlerError::retry("the mail server is down"))
+            }
+            Some("fail_until_fixed") if !self.fixed.load(Ordering::SeqCst) => {
                 return Err(HandlerError::retry("the mail server is down"))
             }
             _ => {}
@@ -632,6 +636,16 @@ async fn before_save_enriches_the_row<DB: TestDb>(url: Option<String>) {
 }
 
 async fn ten_consumers_lose_nothing<DB: TestDb>(url: Option<String>) {
+    crowd::<DB>(url, 1).await;
+}
+
+/// Ten consumers handling their receives ten messages to a transaction: copies of one message
+/// in concurrent batches still handled once.
+async fn ten_consumers_in_batches_lose_nothing<DB: TestDb>(url: Option<String>) {
+    crowd::<DB>(url, 10).await;
+}
+
+async fn crowd<DB: TestDb>(url: Option<String>, per_transaction: usize) {
     const MESSAGES: usize = 150;
     const COPIES: usize = 30;
     let f = Fixture::<DB>::new(url).await;
@@ -664,7 +678,12 @@ async fn ten_consumers_lose_nothing<DB: TestDb>(url: Option<String>) {
     }
     let recorder = f.recorder();
     let consumers: Vec<Running> = (0..10)
-        .map(|_| start(&f, queue, recorder.clone(), fast().concurrency(4)))
+        .map(|_| {
+            let options = fast()
+                .concurrency(4)
+                .messages_per_transaction(per_transaction);
+            start(&f, queue, recorder.clone(), options)
+        })
         .collect();
     let seen: Vec<_> = consumers.iter().map(|c| c.seen.clone()).collect();
     eventually("every copy seen", Duration::from_secs(180), || {
@@ -696,6 +715,27 @@ async fn ten_consumers_lose_nothing<DB: TestDb>(url: Option<String>) {
 }
 
 async fn fifo_groups_keep_their_order<DB: TestDb>(url: Option<String>) {
+    fifo_order::<DB>(url, 1).await;
+}
+
+/// The same, a group's messages of one receive handled in one transaction: the failure rolls
+/// back the messages before it, which are handled again one by one, in order.
+async fn fifo_groups_in_batches_keep_their_order<DB: TestDb>(url: Option<String>) {
+    fifo_order::<DB>(url, 10).await;
+}
+
+/// Each message's last handling, in handling order: a handling is followed by another of the
+/// same message only when it was rolled back, so this is the order of what committed.
+fn committed_order(seqs: &[i64]) -> Vec<i64> {
+    let mut last: Vec<(usize, i64)> = Vec::new();
+    for (at, seq) in seqs.iter().enumerate() {
+        last.retain(|(_, s)| s != seq);
+        last.push((at, *seq));
+    }
+    last.into_iter().map(|(_, seq)| seq).collect()
+}
+
+async fn fifo_order<DB: TestDb>(url: Option<String>, per_transaction: usize) {
     const PER_GROUP: i64 = 8;
     let f = Fixture::<DB>::new(url).await;
     let queue = &format!("{}.fifo", unique("inbox_order"));
@@ -713,10 +753,12 @@ async fn fifo_groups_keep_their_order<DB: TestDb>(url: Option<String>) {
         }
     }
     let recorder = f.recorder();
-    let running = start(&f, queue, recorder.clone(), fast().concurrency(10));
-    let order = recorder.order.clone();
+    let options = fast()
+        .concurrency(10)
+        .messages_per_transaction(per_transaction);
+    let running = start(&f, queue, recorder.clone(), options);
     eventually("every message handled", Duration::from_secs(60), || {
-        let done = order.lock().unwrap().len() == 3 * PER_GROUP as usize;
+        let done = running.seen.load(Ordering::SeqCst) == 3 * PER_GROUP as usize + 1;
         async move { done }
     })
     .await;
@@ -730,11 +772,19 @@ async fn fifo_groups_keep_their_order<DB: TestDb>(url: Option<String>) {
             .map(|(_, s)| *s)
             .collect();
         assert_eq!(
-            seqs,
+            committed_order(&seqs),
             (0..PER_GROUP).collect::<Vec<_>>(),
             "group {group}: {order:?}"
         );
+        if per_transaction == 1 {
+            assert_eq!(seqs.len(), PER_GROUP as usize, "group {group}: {order:?}");
+        }
     }
+    let mut handled = f.handled().await;
+    handled.sort();
+    handled.dedup();
+    assert_eq!(handled.len(), 3 * PER_GROUP as usize, "each handled once");
+    assert_eq!(f.handled().await.len(), handled.len(), "each handled once");
     f.cleanup().await;
 }
 
@@ -826,6 +876,140 @@ async fn a_memory_queue_feeds_the_consumer<DB: TestDb>(url: Option<String>) {
     DB::drop_table(inbox.pool(), inbox.table()).await;
 }
 
+/// Runs a consumer on `queue` until it has finished `reports` deliveries.
+async fn drain<DB: TestDb>(
+    inbox: &Inbox<DB>,
+    queue: Arc<MemoryQueue>,
+    handler: Recorder,
+    options: ConsumerOptions,
+    reports: usize,
+) -> ConsumerReport {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let consumer = Consumer::from_source(queue, inbox.clone(), "memory", handler)
+        .options(options.wait_time(Duration::from_millis(100)))
+        .on_message({
+            let seen = seen.clone();
+            move |_| {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    let task = tokio::spawn(consumer.run(async move {
+        let _ = stopped.await;
+    }));
+    eventually("every delivery seen", Duration::from_secs(30), || {
+        let done = seen.load(Ordering::SeqCst) >= reports;
+        async move { done }
+    })
+    .await;
+    let _ = stop.send(());
+    task.await.unwrap().unwrap()
+}
+
+/// Ten messages to a transaction: a batch commits every handler's writes together; a failing
+/// handler rolls its batch back, its failure is recorded without running it again, and its
+/// neighbours are handled again one by one; copies already stored (pending, processed or with
+/// a client error) are locked and judged inside the batch.
+async fn a_batch_shares_one_transaction<DB: TestDb>(url: Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = url.unwrap_or_else(|| format!("sqlite://{}/inbox.db", dir.path().display()));
+    let inbox = Inbox::<DB>::connect(&url, &unique("inbox")).await.unwrap();
+    inbox.install().await.unwrap();
+    let handled_table = unique("handled");
+    DB::create_handled(inbox.pool(), &handled_table).await;
+    let recorder = Recorder {
+        table: handled_table.clone(),
+        ..Recorder::default()
+    };
+    let batches = || ConsumerOptions::default().messages_per_transaction(10);
+    let slow_queue = || MemoryQueue::new("memory").visibility_timeout(Duration::from_secs(60));
+
+    // One receive: the client error at index 3 rolls back ok1, ok2 and the copy of ok1.
+    let (ok1, ok1_body) = envelope(json!({ "n": 1 }));
+    let (ok2, ok2_body) = envelope(json!({ "n": 2 }));
+    let (ok3, ok3_body) = envelope(json!({ "n": 3 }));
+    let (client, client_body) = envelope(json!({ "action": "client" }));
+    let (pending, pending_body) = envelope(json!({ "action": "fail_until_fixed" }));
+    let queue = Arc::new(slow_queue());
+    for body in [
+        &ok1_body,
+        &ok2_body,
+        &ok1_body,
+        &client_body,
+        &pending_body,
+        &ok3_body,
+    ] {
+        queue.send(body.as_str());
+    }
+    let report = drain(&inbox, queue.clone(), recorder.clone(), batches(), 6).await;
+    assert_eq!(
+        (
+            report.processed,
+            report.duplicates,
+            report.client_errors,
+            report.retries
+        ),
+        (3, 1, 1, 1),
+        "{report:?}"
+    );
+    assert_eq!(recorder.calls(ok1), 2, "handled in the batch, then again");
+    assert_eq!(recorder.calls(ok2), 2, "handled in the batch, then again");
+    assert_eq!(
+        recorder.calls(client),
+        1,
+        "its failure is recorded, not rerun"
+    );
+    assert_eq!(recorder.calls(pending), 1);
+    assert_eq!(recorder.calls(ok3), 1, "after the failure: handled once");
+    assert_eq!((queue.deleted(), queue.hidden()), (5, 1));
+
+    // A second receive: new messages, and copies whose rows are processed, hold a client
+    // error, or are pending (now handled and marked processed in the batch).
+    let (ok4, ok4_body) = envelope(json!({ "n": 4 }));
+    let (ok5, ok5_body) = envelope(json!({ "n": 5 }));
+    let queue = Arc::new(slow_queue());
+    for body in [&ok4_body, &ok1_body, &client_body, &ok5_body, &pending_body] {
+        queue.send(body.as_str());
+    }
+    recorder.fixed.store(true, Ordering::SeqCst);
+    let report = drain(&inbox, queue.clone(), recorder.clone(), batches(), 5).await;
+    assert_eq!(
+        (
+            report.processed,
+            report.duplicates,
+            report.client_errors,
+            report.retries
+        ),
+        (3, 2, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(recorder.calls(ok4), 1, "committed with its batch");
+    assert_eq!(recorder.calls(pending), 2);
+    assert_eq!(
+        recorder.calls(client),
+        1,
+        "a client error is not handled again"
+    );
+    assert_eq!(queue.deleted(), 5);
+
+    let mut handled = DB::handled(inbox.pool(), &handled_table).await;
+    handled.sort();
+    let mut expected = vec![ok1, ok2, ok3, ok4, ok5, pending];
+    expected.sort();
+    assert_eq!(handled, expected, "rolled-back attempts left no rows");
+    let rows = inbox.list(ListFilter::All, 10).await.unwrap();
+    assert_eq!(rows.len(), 7, "one row per uuid");
+    assert!(row(rows.clone(), pending).await.processed_at.is_some());
+    let failed = row(rows, client).await;
+    assert!(failed.processed_at.is_none());
+    assert_eq!(
+        failed.client_error_message.as_deref(),
+        Some("user is not registered")
+    );
+    DB::drop_table(inbox.pool(), &handled_table).await;
+    DB::drop_table(inbox.pool(), inbox.table()).await;
+}
+
 /// Declares one test per backend for a scenario.
 macro_rules! on_every_backend {
     ($scenario:ident) => {
@@ -865,6 +1049,9 @@ on_every_backend!(before_save_enriches_the_row);
 on_every_backend!(ten_consumers_lose_nothing);
 on_every_backend!(fifo_groups_keep_their_order);
 on_every_backend!(a_memory_queue_feeds_the_consumer);
+on_every_backend!(a_batch_shares_one_transaction);
+on_every_backend!(ten_consumers_in_batches_lose_nothing);
+on_every_backend!(fifo_groups_in_batches_keep_their_order);
 
 /// A handler slower than the visibility timeout keeps its message (the consumer extends it),
 /// and shutdown waits for it to finish.

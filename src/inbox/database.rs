@@ -54,6 +54,21 @@ pub trait InboxDatabase: sqlx::Database + private::Sealed {
         Ok(false)
     }
 
+    /// Inserts each of `rows` already marked processed, as [`InboxDatabase::insert_processed`]
+    /// does one; returns, per row, whether it was inserted. A uuid repeated in `rows` is
+    /// inserted once, for its first row. The default inserts them one by one.
+    async fn insert_processed_all(
+        conn: &mut Self::Connection,
+        table: &str,
+        rows: &[&InboxMessage],
+    ) -> Result<Vec<bool>, sqlx::Error> {
+        let mut inserted = Vec::with_capacity(rows.len());
+        for row in rows {
+            inserted.push(Self::insert_processed(conn, table, row).await?);
+        }
+        Ok(inserted)
+    }
+
     /// Begins the transaction a message is handled in (on SQLite, `BEGIN IMMEDIATE`).
     async fn begin(pool: &Pool<Self>) -> Result<Transaction<'static, Self>, sqlx::Error>;
 

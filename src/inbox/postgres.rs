@@ -1,6 +1,7 @@
 //! PostgreSQL backend of the inbox: native `UUID`, `JSONB` and `TIMESTAMPTZ` columns, and a
 //! row lock (`SELECT ... FOR UPDATE`) that serializes two copies of one message.
 
+use std::collections::HashSet;
 use std::str::FromStr as _;
 
 use async_trait::async_trait;
@@ -15,6 +16,9 @@ use uuid::Uuid;
 use crate::db::now_micros;
 
 use super::{Backend, InboxDatabase, InboxError, InboxMessage, ListFilter, RowState};
+
+/// The columns an insert binds, per row.
+const INSERT_COLUMNS: usize = 13;
 
 /// Connections of a pool opened by URL (the CLI, tests); services pass their own pool.
 const POOL_CONNECTIONS: u32 = 10;
@@ -131,6 +135,63 @@ impl InboxDatabase for Postgres {
         row: &InboxMessage,
     ) -> Result<bool, sqlx::Error> {
         insert_row(conn, table, row, true).await
+    }
+
+    async fn insert_processed_all(
+        conn: &mut PgConnection,
+        table: &str,
+        rows: &[&InboxMessage],
+    ) -> Result<Vec<bool>, sqlx::Error> {
+        if rows.len() < 2 {
+            let mut inserted = Vec::with_capacity(rows.len());
+            for row in rows {
+                inserted.push(insert_row(conn, table, row, true).await?);
+            }
+            return Ok(inserted);
+        }
+        // One statement for all the rows, in uuid order: two transactions inserting copies of
+        // the same messages then wait on each other's rows in one order and cannot deadlock.
+        let mut sorted: Vec<&InboxMessage> = rows.to_vec();
+        sorted.sort_by_key(|row| row.uuid);
+        let values = (0..sorted.len())
+            .map(|i| {
+                let at = i * INSERT_COLUMNS;
+                let params: Vec<String> = (1..=INSERT_COLUMNS)
+                    .map(|c| format!("${}", at + c))
+                    .collect();
+                format!("({})", params.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            r#"INSERT INTO "{table}" (uuid, type, version, publisher, request_id, data, message,
+                   queue, client_error_message, client_error_details, sent_at, received_at,
+                   processed_at)
+               VALUES {values}
+               ON CONFLICT (uuid) DO NOTHING
+               RETURNING uuid"#
+        );
+        let processed_at = now_micros();
+        let mut query = sqlx::query_scalar::<_, Uuid>(&sql);
+        for row in &sorted {
+            query = query
+                .bind(row.uuid)
+                .bind(&row.message_type)
+                .bind(row.version)
+                .bind(&row.publisher)
+                .bind(row.request_id)
+                .bind(Json(&row.data))
+                .bind(&row.message)
+                .bind(&row.queue)
+                .bind(&row.client_error_message)
+                .bind(row.client_error_details.as_ref().map(Json))
+                .bind(row.sent_at)
+                .bind(row.received_at)
+                .bind(Some(processed_at));
+        }
+        let mut new: HashSet<Uuid> = query.fetch_all(conn).await?.into_iter().collect();
+        // The first row of a repeated uuid is the one inserted.
+        Ok(rows.iter().map(|row| new.remove(&row.uuid)).collect())
     }
 
     async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {

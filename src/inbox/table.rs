@@ -2,6 +2,7 @@
 //! handler in the transaction that marks it processed, replays, and the operations of the
 //! `lariat inbox` commands for a backend chosen at run time ([`InboxAdmin`], [`open`]).
 
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 
 use futures::FutureExt;
@@ -228,6 +229,102 @@ impl<DB: InboxDatabase> Inbox<DB> {
             .await
     }
 
+    /// Stores and handles `messages` (row, message) in ONE transaction, in order: their rows
+    /// inserted already processed in one statement, a row stored before locked and handled as
+    /// [`Inbox::handle`] does, a second copy of a uuid in the batch a duplicate, then one
+    /// commit for all. A failing handler rolls the whole transaction back and stores nothing:
+    /// the caller records that message's failure ([`Inbox::record_failure`]) and handles the
+    /// others one by one.
+    pub(super) async fn receive_batch<H: Handler<DB>>(
+        &self,
+        messages: &[(&InboxMessage, &Incoming)],
+        handler: &H,
+    ) -> Batch {
+        let fail = |action: String| self.query_error(action);
+        let mut tx = match DB::begin(&self.pool).await {
+            Ok(tx) => tx,
+            Err(error) => return Batch::Failed(fail("begin a batch's transaction".into())(error)),
+        };
+        let rows: Vec<&InboxMessage> = messages.iter().map(|(row, _)| *row).collect();
+        let inserted = match DB::insert_processed_all(&mut *tx, &self.table, &rows).await {
+            Ok(inserted) => inserted,
+            Err(error) => {
+                let action = format!("store a batch of {} messages", rows.len());
+                return Batch::Failed(fail(action)(error));
+            }
+        };
+        let mut outcomes = Vec::with_capacity(messages.len());
+        let mut seen = HashSet::with_capacity(messages.len());
+        for (index, ((_, incoming), inserted)) in messages.iter().zip(inserted).enumerate() {
+            let uuid = incoming.uuid();
+            if !seen.insert(uuid) {
+                // The first copy is handled in this transaction.
+                outcomes.push(Outcome::Duplicate);
+                continue;
+            }
+            let state = if inserted {
+                Some(RowState::Pending)
+            } else {
+                match DB::lock(&mut *tx, &self.table, uuid).await {
+                    Ok(state) => state,
+                    Err(error) => {
+                        return Batch::Failed(fail(format!("lock the row of {uuid}"))(error))
+                    }
+                }
+            };
+            match state {
+                None => {
+                    return Batch::Failed(InboxError::RowMissing {
+                        uuid,
+                        table: self.table.clone(),
+                    })
+                }
+                Some(RowState::Processed | RowState::ClientError) => {
+                    outcomes.push(Outcome::Duplicate);
+                    continue;
+                }
+                Some(RowState::Pending) => {}
+            }
+            if let Err(error) = run_handler(handler, incoming, &mut *tx).await {
+                return Batch::HandlerFailed { index, error };
+            }
+            if !inserted {
+                if let Err(error) = DB::mark_processed(&mut *tx, &self.table, uuid).await {
+                    return Batch::Failed(fail(format!("mark {uuid} processed"))(error));
+                }
+            }
+            outcomes.push(Outcome::Processed);
+        }
+        match tx.commit().await {
+            Ok(()) => Batch::Committed(outcomes),
+            Err(error) => Batch::Failed(fail("commit a batch's transaction".into())(error)),
+        }
+    }
+
+    /// Records a handler's failure on a received message outside any transaction: the row
+    /// stored unless it is there, then a client error stored on it or, for a retryable error,
+    /// the row left unprocessed for the redelivered copy and for replays.
+    pub(super) async fn record_failure(
+        &self,
+        row: Option<&InboxMessage>,
+        uuid: Uuid,
+        error: HandlerError,
+    ) -> Result<Outcome, InboxError> {
+        if let Some(row) = row {
+            self.store(row).await?;
+        }
+        match error {
+            HandlerError::Client { message, details } => {
+                self.store_client_error(uuid, &message, details.as_ref())
+                    .await?;
+                Ok(Outcome::ClientError { message, details })
+            }
+            error @ HandlerError::Retry(_) => Ok(Outcome::Retry {
+                error: error.to_string(),
+            }),
+        }
+    }
+
     async fn store_client_error(
         &self,
         uuid: Uuid,
@@ -287,12 +384,7 @@ impl<DB: InboxDatabase> Inbox<DB> {
             Some(RowState::ClientError) if !allow_client_error => return Ok(Outcome::Duplicate),
             Some(RowState::Pending | RowState::ClientError) => {}
         }
-        // A panicking handler must not take the consumer down: it counts as retryable.
-        let result = AssertUnwindSafe(handler.handle(incoming, &mut *tx))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|panic| Err(HandlerError::retry(panic_text(&*panic))));
-        match result {
+        match run_handler(handler, incoming, &mut *tx).await {
             Ok(()) => {
                 if !inserted {
                     DB::mark_processed(&mut *tx, &self.table, uuid)
@@ -304,25 +396,10 @@ impl<DB: InboxDatabase> Inbox<DB> {
                     .map_err(self.query_error(format!("commit the transaction of {uuid}")))?;
                 Ok(Outcome::Processed)
             }
-            Err(HandlerError::Client { message, details }) => {
+            Err(error) => {
                 // The handler's own writes are undone; only the error is kept.
                 drop(tx);
-                if let Some(fresh) = fresh {
-                    self.store(fresh.row).await?;
-                }
-                self.store_client_error(uuid, &message, details.as_ref())
-                    .await?;
-                Ok(Outcome::ClientError { message, details })
-            }
-            Err(error @ HandlerError::Retry(_)) => {
-                drop(tx);
-                if let Some(fresh) = fresh {
-                    // Kept unprocessed, for the redelivered copy and for replays.
-                    self.store(fresh.row).await?;
-                }
-                Ok(Outcome::Retry {
-                    error: error.to_string(),
-                })
+                self.record_failure(fresh.map(|f| f.row), uuid, error).await
             }
         }
     }
@@ -336,6 +413,34 @@ impl<DB: InboxDatabase> Inbox<DB> {
             source,
         }
     }
+}
+
+/// What became of a batch handled in one transaction ([`Inbox::receive_batch`]).
+pub(super) enum Batch {
+    /// Committed: each message processed, or a duplicate, in order.
+    Committed(Vec<Outcome>),
+    /// Rolled back, nothing stored: the handler of message `index` failed with `error`.
+    HandlerFailed {
+        /// The message whose handler failed.
+        index: usize,
+        /// How it failed.
+        error: HandlerError,
+    },
+    /// Rolled back, nothing stored: the database failed.
+    Failed(InboxError),
+}
+
+/// Runs `handler` on `incoming` in `conn`; a panic counts as a retryable error, so a
+/// panicking handler does not take the consumer down.
+async fn run_handler<DB: InboxDatabase, H: Handler<DB>>(
+    handler: &H,
+    incoming: &Incoming,
+    conn: &mut DB::Connection,
+) -> Result<(), HandlerError> {
+    AssertUnwindSafe(handler.handle(incoming, conn))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Err(HandlerError::retry(panic_text(&*panic))))
 }
 
 /// A received message's row and whether the handling transaction inserted it.
