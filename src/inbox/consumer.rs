@@ -528,7 +528,7 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
         let valid: Option<Vec<(&InboxMessage, &Incoming)>> = read
             .iter()
             .map(|read| match read {
-                Read::Valid { row, incoming, .. } => Some((row, incoming)),
+                Read::Valid { row, incoming } => Some((row, incoming.as_ref())),
                 Read::Malformed { .. } => None,
             })
             .collect();
@@ -601,13 +601,13 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
                 }
                 Read::Valid {
                     row,
-                    incoming: Incoming {
+                    incoming: Box::new(Incoming {
                         envelope,
                         queue: self.queue.clone(),
                         message_id: Some(message.message_id.clone()),
                         group_id: message.group_id.clone(),
                         receive_count: message.receive_count,
-                    },
+                    }),
                 }
             }
             Err(refusal) => Read::Malformed {
@@ -786,8 +786,8 @@ enum Read {
     Valid {
         /// The row to store.
         row: InboxMessage,
-        /// The message for the handler.
-        incoming: Incoming,
+        /// The message for the handler (boxed: the envelope is large).
+        incoming: Box<Incoming>,
     },
     /// A body that is not a valid envelope, stored as a client error.
     Malformed {

@@ -4,8 +4,8 @@
 //! Every message a [`Consumer`] receives is stored by uuid in the inbox table (default
 //! `lariat_inbox`) before the service's [`Handler`] runs, in the open database transaction the
 //! handler gets and that marks the message processed: the row, the handler's own writes and
-//! the mark commit together (one commit per message), or not at all; after an error the row is
-//! stored on its own. What happens next depends on the handler's answer:
+//! the mark commit together (by default one commit per message), or not at all; after an
+//! error the row is stored on its own. What happens next depends on the handler's answer:
 //!
 //! | handler returns                      | inbox row                         | SQS message          |
 //! |--------------------------------------|-----------------------------------|----------------------|
@@ -20,6 +20,10 @@
 //! Two copies of one message handled at the same moment are serialized by a row lock
 //! (`SELECT ... FOR UPDATE`; on SQLite the write lock of `BEGIN IMMEDIATE`), so only one runs
 //! the handler.
+//!
+//! With [`ConsumerOptions::messages_per_transaction`] above 1, the messages of one receive
+//! share one transaction and one commit; a failing handler rolls the batch back, its failure
+//! is recorded, and the other messages are handled again one by one.
 //!
 //! Replay: [`Inbox::each_unprocessed`] runs a handler on every stored message that is neither
 //! processed nor failed with a client error, and [`Inbox::each_with_client_errors`] on those
