@@ -693,7 +693,13 @@ async fn crowd<DB: TestDb>(url: Option<String>, per_transaction: usize) {
     .await;
     let mut total = ConsumerReport::default();
     for consumer in consumers {
+        let failures = consumer.failures.clone();
         let r = consumer.stop().await;
+        let failures = failures.lock().unwrap();
+        assert!(
+            failures.is_empty(),
+            "no receive or delete failed: {failures:?}"
+        );
         total.processed += r.processed;
         total.duplicates += r.duplicates;
         total.retries += r.retries;

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    MessageSystemAttributeName, QueueAttributeName,
 };
 
 use super::{Aws, AwsError};
@@ -156,6 +157,46 @@ impl Aws {
             .send()
             .await
             .map_err(|e| self.error("sqs:DeleteMessage", queue_url, e))?;
+        Ok(())
+    }
+
+    /// Deletes received messages from their queue, ten to a `DeleteMessageBatch` call. An
+    /// entry SQS refuses fails the call, after the others of its batch were deleted.
+    pub async fn delete_messages(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[&str],
+    ) -> Result<(), AwsError> {
+        const ACTION: &str = "sqs:DeleteMessageBatch";
+        for chunk in receipt_handles.chunks(MAX_BATCH) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, handle)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(*handle)
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| AwsError::failed(ACTION, queue_url, None, e.to_string()))?;
+            let output = self
+                .sqs
+                .delete_message_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| self.error(ACTION, queue_url, e))?;
+            if let Some(failed) = output.failed().first() {
+                return Err(AwsError::failed(
+                    ACTION,
+                    queue_url,
+                    Some(failed.code()),
+                    failed.message().unwrap_or_default(),
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -541,11 +541,15 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
         let mut failed = None;
         match batch {
             Some(Batch::Committed(outcomes)) => {
-                for (i, ((message, read), outcome)) in
-                    chunk.iter().zip(read).zip(outcomes).enumerate()
-                {
-                    next.store(at + i, Ordering::Relaxed);
-                    self.finish(message, &read, outcome, started).await;
+                // Every outcome is final: one call deletes them all.
+                let handles: Vec<&str> = chunk.iter().map(|m| m.receipt_handle.as_str()).collect();
+                if let Err(error) = self.source.delete_all(&self.url, &handles).await {
+                    // Harmless for correctness, as for one message.
+                    self.fail(FailureKind::Aws, None, None, error.to_string(), None);
+                }
+                next.store(at + chunk.len(), Ordering::Relaxed);
+                for ((message, read), outcome) in chunk.iter().zip(read).zip(outcomes) {
+                    self.report(message, &read, &outcome, started);
                 }
                 return true;
             }
@@ -678,8 +682,7 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
         outcome
     }
 
-    /// Finishes a message: deleted from the queue when its outcome is final, counted, logged
-    /// and told to the `on_message` hook.
+    /// Finishes a message: deleted from the queue when its outcome is final, then reported.
     async fn finish(
         &self,
         message: &SqsMessage,
@@ -700,7 +703,14 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
                 );
             }
         }
-        self.counters.count(&outcome);
+        self.report(message, read, &outcome, started);
+        outcome
+    }
+
+    /// Counts a finished message, logs it and tells the `on_message` hook.
+    fn report(&self, message: &SqsMessage, read: &Read, outcome: &Outcome, started: Instant) {
+        let uuid = read.row().uuid;
+        self.counters.count(outcome);
         let elapsed = started.elapsed();
         let message_type = match read {
             Read::Valid { incoming, .. } => Some(incoming.message_type().to_string()),
@@ -721,11 +731,10 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
                 uuid,
                 message_type,
                 receive_count: message.receive_count,
-                outcome: &outcome,
+                outcome,
                 elapsed,
             });
         }
-        outcome
     }
 
     /// Reports a database or SQS failure around one message, which is left for redelivery.

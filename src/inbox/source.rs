@@ -31,6 +31,15 @@ pub trait Source: Send + Sync + 'static {
     /// Removes a received message for good.
     async fn delete(&self, url: &str, receipt_handle: &str) -> Result<(), AwsError>;
 
+    /// Removes received messages for good; the default deletes them one by one. (SQS takes
+    /// ten in one call.)
+    async fn delete_all(&self, url: &str, receipt_handles: &[&str]) -> Result<(), AwsError> {
+        for handle in receipt_handles {
+            self.delete(url, handle).await?;
+        }
+        Ok(())
+    }
+
     /// Hides received messages for `timeout` from now (0 hands them out again at once).
     async fn change_visibility(
         &self,
@@ -57,6 +66,10 @@ impl Source for Aws {
 
     async fn delete(&self, url: &str, receipt_handle: &str) -> Result<(), AwsError> {
         self.delete_message(url, receipt_handle).await
+    }
+
+    async fn delete_all(&self, url: &str, receipt_handles: &[&str]) -> Result<(), AwsError> {
+        self.delete_messages(url, receipt_handles).await
     }
 
     async fn change_visibility(
@@ -86,6 +99,10 @@ impl<S: Source + ?Sized> Source for std::sync::Arc<S> {
 
     async fn delete(&self, url: &str, receipt_handle: &str) -> Result<(), AwsError> {
         (**self).delete(url, receipt_handle).await
+    }
+
+    async fn delete_all(&self, url: &str, receipt_handles: &[&str]) -> Result<(), AwsError> {
+        (**self).delete_all(url, receipt_handles).await
     }
 
     async fn change_visibility(
