@@ -696,16 +696,33 @@ async fn crowd<DB: TestDb>(url: Option<String>, per_transaction: usize) {
         let failures = consumer.failures.clone();
         let r = consumer.stop().await;
         let failures = failures.lock().unwrap();
-        assert!(
-            failures.is_empty(),
-            "no receive or delete failed: {failures:?}"
-        );
+        // A message redelivered while its first copy was handled (the machine under load)
+        // leaves that copy's receipt handle stale: its delete fails, harmlessly.
+        let stale =
+            |f: &Failure| f.kind == FailureKind::Aws && f.error.contains("ReceiptHandleIsInvalid");
+        assert!(failures.iter().all(stale), "no other failure: {failures:?}");
         total.processed += r.processed;
         total.duplicates += r.duplicates;
         total.retries += r.retries;
     }
     assert_eq!(total.processed, MESSAGES, "{total:?}");
     assert_eq!(total.retries, 0, "{total:?}");
+    // Every message was deleted: none comes back once the visibility timeout is over.
+    tokio::time::sleep(VISIBILITY + Duration::from_secs(1)).await;
+    let attributes = f
+        .aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    let left = attributes
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+        .cloned();
+    assert_eq!(left.as_deref(), Some("0"), "messages left on the queue");
     let mut handled = f.handled().await;
     handled.sort();
     let mut want = expected.clone();
