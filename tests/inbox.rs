@@ -811,16 +811,33 @@ async fn fifo_order<DB: TestDb>(url: Option<String>, per_transaction: usize) {
     f.cleanup().await;
 }
 
-/// A consumer fed by a queue inside the process, no emulator: every outcome, each message
-/// stored and handled in one transaction, and a retried message's row kept unprocessed until
-/// its redelivery is handled.
-async fn a_memory_queue_feeds_the_consumer<DB: TestDb>(url: Option<String>) {
+/// An inbox and the test handler's table, without an emulator: in `url`, else in a SQLite
+/// file of a temporary folder (kept while the returned guard lives).
+async fn tables<DB: TestDb>(url: Option<String>) -> (tempfile::TempDir, Inbox<DB>, String) {
     let dir = tempfile::tempdir().unwrap();
     let url = url.unwrap_or_else(|| format!("sqlite://{}/inbox.db", dir.path().display()));
     let inbox = Inbox::<DB>::connect(&url, &unique("inbox")).await.unwrap();
     inbox.install().await.unwrap();
     let handled_table = unique("handled");
     DB::create_handled(inbox.pool(), &handled_table).await;
+    (dir, inbox, handled_table)
+}
+
+/// The row of the message the test handler refused with a client error: not processed, the
+/// error kept.
+fn assert_client_error_kept(row: lariat::inbox::InboxMessage) {
+    assert!(row.processed_at.is_none());
+    assert_eq!(
+        row.client_error_message.as_deref(),
+        Some("user is not registered")
+    );
+}
+
+/// A consumer fed by a queue inside the process, no emulator: every outcome, each message
+/// stored and handled in one transaction, and a retried message's row kept unprocessed until
+/// its redelivery is handled.
+async fn a_memory_queue_feeds_the_consumer<DB: TestDb>(url: Option<String>) {
+    let (_dir, inbox, handled_table) = tables::<DB>(url).await;
     let queue = Arc::new(MemoryQueue::new("memory").visibility_timeout(Duration::from_millis(300)));
     let (ok, ok_body) = envelope(json!({ "n": 1 }));
     let (client, client_body) = envelope(json!({ "action": "client" }));
@@ -889,12 +906,7 @@ async fn a_memory_queue_feeds_the_consumer<DB: TestDb>(url: Option<String>) {
     );
     assert!(row(rows.clone(), ok).await.processed_at.is_some());
     assert!(row(rows.clone(), retry).await.processed_at.is_some());
-    let failed = row(rows, client).await;
-    assert!(failed.processed_at.is_none());
-    assert_eq!(
-        failed.client_error_message.as_deref(),
-        Some("user is not registered")
-    );
+    assert_client_error_kept(row(rows, client).await);
     DB::drop_table(inbox.pool(), &handled_table).await;
     DB::drop_table(inbox.pool(), inbox.table()).await;
 }
@@ -934,12 +946,7 @@ async fn drain<DB: TestDb>(
 /// neighbours are handled again one by one; copies already stored (pending, processed or with
 /// a client error) are locked and judged inside the batch.
 async fn a_batch_shares_one_transaction<DB: TestDb>(url: Option<String>) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = url.unwrap_or_else(|| format!("sqlite://{}/inbox.db", dir.path().display()));
-    let inbox = Inbox::<DB>::connect(&url, &unique("inbox")).await.unwrap();
-    inbox.install().await.unwrap();
-    let handled_table = unique("handled");
-    DB::create_handled(inbox.pool(), &handled_table).await;
+    let (_dir, inbox, handled_table) = tables::<DB>(url).await;
     let recorder = Recorder {
         table: handled_table.clone(),
         ..Recorder::default()
@@ -1023,12 +1030,7 @@ async fn a_batch_shares_one_transaction<DB: TestDb>(url: Option<String>) {
     let rows = inbox.list(ListFilter::All, 10).await.unwrap();
     assert_eq!(rows.len(), 7, "one row per uuid");
     assert!(row(rows.clone(), pending).await.processed_at.is_some());
-    let failed = row(rows, client).await;
-    assert!(failed.processed_at.is_none());
-    assert_eq!(
-        failed.client_error_message.as_deref(),
-        Some("user is not registered")
-    );
+    assert_client_error_kept(row(rows, client).await);
     DB::drop_table(inbox.pool(), &handled_table).await;
     DB::drop_table(inbox.pool(), inbox.table()).await;
 }

@@ -66,38 +66,58 @@ type Row = (
     Option<DateTime<Utc>>,
 );
 
-/// Inserts `row` unless a row with its uuid exists, marked processed if asked; returns
-/// whether it inserted it.
-async fn insert_row(
+/// Inserts each of `rows` unless a row with its uuid exists, marked processed if asked, in one
+/// statement; returns, per row, whether it was inserted (a repeated uuid: its first row).
+async fn insert_rows(
     conn: &mut PgConnection,
     table: &str,
-    row: &InboxMessage,
+    rows: &[&InboxMessage],
     processed: bool,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Vec<bool>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    // In uuid order: two transactions inserting copies of the same messages then wait on each
+    // other's rows in one order and cannot deadlock.
+    let mut sorted: Vec<&InboxMessage> = rows.to_vec();
+    sorted.sort_by_key(|row| row.uuid);
+    let values = (0..sorted.len())
+        .map(|i| {
+            let params: Vec<String> = (1..=INSERT_COLUMNS)
+                .map(|c| format!("${}", i * INSERT_COLUMNS + c))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
         r#"INSERT INTO "{table}" (uuid, type, version, publisher, request_id, data, message,
                queue, client_error_message, client_error_details, sent_at, received_at,
                processed_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-           ON CONFLICT (uuid) DO NOTHING"#
+           VALUES {values}
+           ON CONFLICT (uuid) DO NOTHING
+           RETURNING uuid"#
     );
-    let result = sqlx::query(&sql)
-        .bind(row.uuid)
-        .bind(&row.message_type)
-        .bind(row.version)
-        .bind(&row.publisher)
-        .bind(row.request_id)
-        .bind(Json(&row.data))
-        .bind(&row.message)
-        .bind(&row.queue)
-        .bind(&row.client_error_message)
-        .bind(row.client_error_details.as_ref().map(Json))
-        .bind(row.sent_at)
-        .bind(row.received_at)
-        .bind(processed.then(now_micros))
-        .execute(conn)
-        .await?;
-    Ok(result.rows_affected() == 1)
+    let processed_at = processed.then(now_micros);
+    let mut query = sqlx::query_scalar::<_, Uuid>(&sql);
+    for row in &sorted {
+        query = query
+            .bind(row.uuid)
+            .bind(&row.message_type)
+            .bind(row.version)
+            .bind(&row.publisher)
+            .bind(row.request_id)
+            .bind(Json(&row.data))
+            .bind(&row.message)
+            .bind(&row.queue)
+            .bind(&row.client_error_message)
+            .bind(row.client_error_details.as_ref().map(Json))
+            .bind(row.sent_at)
+            .bind(row.received_at)
+            .bind(processed_at);
+    }
+    let mut new: HashSet<Uuid> = query.fetch_all(conn).await?.into_iter().collect();
+    Ok(rows.iter().map(|row| new.remove(&row.uuid)).collect())
 }
 
 #[async_trait]
@@ -126,7 +146,7 @@ impl InboxDatabase for Postgres {
         table: &str,
         row: &InboxMessage,
     ) -> Result<(), sqlx::Error> {
-        insert_row(conn, table, row, false).await.map(drop)
+        insert_rows(conn, table, &[row], false).await.map(drop)
     }
 
     async fn insert_processed(
@@ -134,7 +154,8 @@ impl InboxDatabase for Postgres {
         table: &str,
         row: &InboxMessage,
     ) -> Result<bool, sqlx::Error> {
-        insert_row(conn, table, row, true).await
+        let inserted = insert_rows(conn, table, &[row], true).await?;
+        Ok(inserted.first() == Some(&true))
     }
 
     async fn insert_processed_all(
@@ -142,56 +163,7 @@ impl InboxDatabase for Postgres {
         table: &str,
         rows: &[&InboxMessage],
     ) -> Result<Vec<bool>, sqlx::Error> {
-        if rows.len() < 2 {
-            let mut inserted = Vec::with_capacity(rows.len());
-            for row in rows {
-                inserted.push(insert_row(conn, table, row, true).await?);
-            }
-            return Ok(inserted);
-        }
-        // One statement for all the rows, in uuid order: two transactions inserting copies of
-        // the same messages then wait on each other's rows in one order and cannot deadlock.
-        let mut sorted: Vec<&InboxMessage> = rows.to_vec();
-        sorted.sort_by_key(|row| row.uuid);
-        let values = (0..sorted.len())
-            .map(|i| {
-                let at = i * INSERT_COLUMNS;
-                let params: Vec<String> = (1..=INSERT_COLUMNS)
-                    .map(|c| format!("${}", at + c))
-                    .collect();
-                format!("({})", params.join(", "))
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            r#"INSERT INTO "{table}" (uuid, type, version, publisher, request_id, data, message,
-                   queue, client_error_message, client_error_details, sent_at, received_at,
-                   processed_at)
-               VALUES {values}
-               ON CONFLICT (uuid) DO NOTHING
-               RETURNING uuid"#
-        );
-        let processed_at = now_micros();
-        let mut query = sqlx::query_scalar::<_, Uuid>(&sql);
-        for row in &sorted {
-            query = query
-                .bind(row.uuid)
-                .bind(&row.message_type)
-                .bind(row.version)
-                .bind(&row.publisher)
-                .bind(row.request_id)
-                .bind(Json(&row.data))
-                .bind(&row.message)
-                .bind(&row.queue)
-                .bind(&row.client_error_message)
-                .bind(row.client_error_details.as_ref().map(Json))
-                .bind(row.sent_at)
-                .bind(row.received_at)
-                .bind(Some(processed_at));
-        }
-        let mut new: HashSet<Uuid> = query.fetch_all(conn).await?.into_iter().collect();
-        // The first row of a repeated uuid is the one inserted.
-        Ok(rows.iter().map(|row| new.remove(&row.uuid)).collect())
+        insert_rows(conn, table, rows, true).await
     }
 
     async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
