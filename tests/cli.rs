@@ -158,6 +158,25 @@ fn the_example_validates_and_lists_its_derived_subscriptions() {
         .stdout(contains("derived: topic test-event-fanout-client_panel-client_created -> queue test-event-queue-any-user_created-mailer (via test-event-fanout-any-user_created)"));
 }
 
+#[test]
+fn a_log_filter_that_does_not_parse_is_named_not_ignored() {
+    lariat()
+        .arg("validate")
+        .env("LARIAT_LOG", "lariat=loud")
+        .assert()
+        .success()
+        .stdout(contains("valid"))
+        .stderr(contains(
+            "warning: LARIAT_LOG=\"lariat=loud\" is not a log filter",
+        ));
+    lariat()
+        .arg("validate")
+        .env("LARIAT_LOG", "lariat=info,aws_config=warn")
+        .assert()
+        .success()
+        .stderr(contains("warning").not());
+}
+
 /// The example's DOT, checked in: a change to the graph shows in review. Regenerate with
 /// `LARIAT_BLESS=1 cargo test --test cli`.
 #[test]

@@ -4,6 +4,7 @@
 use std::io::{self, IsTerminal};
 
 use clap::ValueEnum;
+use tracing_subscriber::EnvFilter;
 
 /// The level of a command's own `--log-level` (the relay's): the names are those of tracing's
 /// levels, so an unknown one is a usage error that lists them.
@@ -44,11 +45,24 @@ pub fn init(verbose: u8, level: Option<LogLevel>) {
             lariat::aws::DETAIL_TARGET
         ),
     };
-    let filter = std::env::var("LARIAT_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| format!("{default},{sdk},sqlx=warn"));
+    let fallback = format!("{default},{sdk},sqlx=warn");
+    let filter = ["LARIAT_LOG", "RUST_LOG"]
+        .into_iter()
+        .find_map(|key| std::env::var(key).ok().map(|value| (key, value)))
+        .and_then(|(key, value)| match EnvFilter::try_new(&value) {
+            Ok(filter) => Some(filter),
+            Err(error) => {
+                // Logging is not set up yet: this one line goes straight to stderr.
+                eprintln!(
+                    "warning: {key}={value:?} is not a log filter ({error}); using the default \
+                     level. Write levels such as `info` or `lariat=debug,aws_config=warn`."
+                );
+                None
+            }
+        })
+        .unwrap_or_else(|| EnvFilter::new(fallback));
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_env_filter(filter)
         .with_writer(io::stderr)
         .with_ansi(colour(io::stderr().is_terminal(), |key| {
             std::env::var_os(key)
