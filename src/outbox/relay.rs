@@ -317,7 +317,7 @@ impl Relay {
     /// Claims (deleting the rows the last round sent in the same request), sends and settles;
     /// the rows this round sent are left in `done` for the next claim, or [`Self::delete_done`].
     async fn round(&self) -> Result<usize, OutboxError> {
-        let done = std::mem::take(&mut *self.done.lock().unwrap_or_else(PoisonError::into_inner));
+        let done = self.take_done();
         let claim = Claim {
             relay: &self.options.relay_id,
             lease: self.options.lease,
@@ -391,9 +391,14 @@ impl Relay {
         Ok(total)
     }
 
+    /// The ids of the rows sent since the last claim, which the caller now deletes.
+    fn take_done(&self) -> Vec<i64> {
+        std::mem::take(&mut *self.done.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// Deletes the rows sent since the last claim, on their own.
     async fn delete_done(&self) {
-        let done = std::mem::take(&mut *self.done.lock().unwrap_or_else(PoisonError::into_inner));
+        let done = self.take_done();
         if done.is_empty() {
             return;
         }
