@@ -540,7 +540,7 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
         };
         let mut failed = None;
         match batch {
-            Some(Batch::Committed(outcomes)) => {
+            Some(Ok(Batch::Committed(outcomes))) => {
                 // Every outcome is final: one call deletes them all.
                 let handles: Vec<&str> = chunk.iter().map(|m| m.receipt_handle.as_str()).collect();
                 if let Err(error) = self.source.delete_all(&self.url, &handles).await {
@@ -553,7 +553,7 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
                 }
                 return true;
             }
-            Some(Batch::HandlerFailed { index, error }) => {
+            Some(Ok(Batch::HandlerFailed { index, error })) => {
                 tracing::debug!(
                     queue = %self.queue,
                     messages = chunk.len(),
@@ -561,7 +561,7 @@ impl<DB: InboxDatabase, H: Handler<DB>> Context<DB, H> {
                 );
                 failed = Some((index, error));
             }
-            Some(Batch::Failed(error)) => tracing::debug!(
+            Some(Err(error)) => tracing::debug!(
                 queue = %self.queue,
                 messages = chunk.len(),
                 error = %error_chain(&error),

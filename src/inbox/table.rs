@@ -232,73 +232,81 @@ impl<DB: InboxDatabase> Inbox<DB> {
     /// Stores and handles `messages` (row, message) in ONE transaction, in order: their rows
     /// inserted already processed in one statement, a row stored before locked and handled as
     /// [`Inbox::handle`] does, a second copy of a uuid in the batch a duplicate, then one
-    /// commit for all. A failing handler rolls the whole transaction back and stores nothing:
-    /// the caller records that message's failure ([`Inbox::record_failure`]) and handles the
-    /// others one by one.
+    /// commit for all. A failing handler or database rolls the whole transaction back and
+    /// stores nothing: the caller records a handler's failure ([`Inbox::record_failure`]) and
+    /// handles the other messages one by one.
     pub(super) async fn receive_batch<H: Handler<DB>>(
         &self,
         messages: &[(&InboxMessage, &Incoming)],
         handler: &H,
-    ) -> Batch {
-        let fail = |action: String| self.query_error(action);
-        let mut tx = match DB::begin(&self.pool).await {
-            Ok(tx) => tx,
-            Err(error) => return Batch::Failed(fail("begin a batch's transaction".into())(error)),
-        };
+    ) -> Result<Batch, InboxError> {
+        let mut tx = DB::begin(&self.pool)
+            .await
+            .map_err(self.query_error("begin a batch's transaction"))?;
         let rows: Vec<&InboxMessage> = messages.iter().map(|(row, _)| *row).collect();
-        let inserted = match DB::insert_processed_all(&mut *tx, &self.table, &rows).await {
-            Ok(inserted) => inserted,
-            Err(error) => {
-                let action = format!("store a batch of {} messages", rows.len());
-                return Batch::Failed(fail(action)(error));
-            }
-        };
+        let inserted = DB::insert_processed_all(&mut *tx, &self.table, &rows)
+            .await
+            .map_err(self.query_error(format!("store a batch of {} messages", rows.len())))?;
         let mut outcomes = Vec::with_capacity(messages.len());
         let mut seen = HashSet::with_capacity(messages.len());
         for (index, ((_, incoming), inserted)) in messages.iter().zip(inserted).enumerate() {
             let uuid = incoming.uuid();
-            if !seen.insert(uuid) {
-                // The first copy is handled in this transaction.
+            // A second copy: the first is handled in this transaction.
+            if !seen.insert(uuid) || !self.to_handle(&mut *tx, uuid, inserted, false).await? {
                 outcomes.push(Outcome::Duplicate);
                 continue;
             }
-            let state = if inserted {
-                Some(RowState::Pending)
-            } else {
-                match DB::lock(&mut *tx, &self.table, uuid).await {
-                    Ok(state) => state,
-                    Err(error) => {
-                        return Batch::Failed(fail(format!("lock the row of {uuid}"))(error))
-                    }
-                }
-            };
-            match state {
-                None => {
-                    return Batch::Failed(InboxError::RowMissing {
-                        uuid,
-                        table: self.table.clone(),
-                    })
-                }
-                Some(RowState::Processed | RowState::ClientError) => {
-                    outcomes.push(Outcome::Duplicate);
-                    continue;
-                }
-                Some(RowState::Pending) => {}
-            }
             if let Err(error) = run_handler(handler, incoming, &mut *tx).await {
-                return Batch::HandlerFailed { index, error };
+                return Ok(Batch::HandlerFailed { index, error });
             }
             if !inserted {
-                if let Err(error) = DB::mark_processed(&mut *tx, &self.table, uuid).await {
-                    return Batch::Failed(fail(format!("mark {uuid} processed"))(error));
-                }
+                self.mark_processed(&mut *tx, uuid).await?;
             }
             outcomes.push(Outcome::Processed);
         }
-        match tx.commit().await {
-            Ok(()) => Batch::Committed(outcomes),
-            Err(error) => Batch::Failed(fail("commit a batch's transaction".into())(error)),
+        tx.commit()
+            .await
+            .map_err(self.query_error("commit a batch's transaction"))?;
+        Ok(Batch::Committed(outcomes))
+    }
+
+    /// Whether the handler is to run on message `uuid` in `conn`'s transaction: a row the
+    /// transaction `inserted` is its own, no other can see or lock it; a row stored before is
+    /// locked until the transaction ends, and a duplicate when processed or, unless
+    /// `allow_client_error`, when it holds a client error.
+    async fn to_handle(
+        &self,
+        conn: &mut DB::Connection,
+        uuid: Uuid,
+        inserted: bool,
+        allow_client_error: bool,
+    ) -> Result<bool, InboxError> {
+        if inserted {
+            return Ok(true);
         }
+        let state = DB::lock(conn, &self.table, uuid)
+            .await
+            .map_err(self.query_error(format!("lock the row of {uuid}")))?;
+        match state {
+            None => Err(InboxError::RowMissing {
+                uuid,
+                table: self.table.clone(),
+            }),
+            Some(RowState::Processed) => Ok(false),
+            Some(RowState::ClientError) => Ok(allow_client_error),
+            Some(RowState::Pending) => Ok(true),
+        }
+    }
+
+    /// Marks a row stored before processed, in `conn`'s transaction.
+    async fn mark_processed(
+        &self,
+        conn: &mut DB::Connection,
+        uuid: Uuid,
+    ) -> Result<(), InboxError> {
+        DB::mark_processed(conn, &self.table, uuid)
+            .await
+            .map_err(self.query_error(format!("mark {uuid} processed")))
     }
 
     /// Records a handler's failure on a received message outside any transaction: the row
@@ -364,32 +372,17 @@ impl<DB: InboxDatabase> Inbox<DB> {
         fresh: Option<Fresh<'_>>,
     ) -> Result<Outcome, InboxError> {
         let uuid = incoming.uuid();
-        // A row this transaction inserted is its own: no other can see or lock it.
         let inserted = fresh.is_some_and(|f| f.inserted);
-        let state = if inserted {
-            Some(RowState::Pending)
-        } else {
-            DB::lock(&mut *tx, &self.table, uuid)
-                .await
-                .map_err(self.query_error(format!("lock the row of {uuid}")))?
-        };
-        match state {
-            None => {
-                return Err(InboxError::RowMissing {
-                    uuid,
-                    table: self.table.clone(),
-                })
-            }
-            Some(RowState::Processed) => return Ok(Outcome::Duplicate),
-            Some(RowState::ClientError) if !allow_client_error => return Ok(Outcome::Duplicate),
-            Some(RowState::Pending | RowState::ClientError) => {}
+        if !self
+            .to_handle(&mut *tx, uuid, inserted, allow_client_error)
+            .await?
+        {
+            return Ok(Outcome::Duplicate);
         }
         match run_handler(handler, incoming, &mut *tx).await {
             Ok(()) => {
                 if !inserted {
-                    DB::mark_processed(&mut *tx, &self.table, uuid)
-                        .await
-                        .map_err(self.query_error(format!("mark {uuid} processed")))?;
+                    self.mark_processed(&mut *tx, uuid).await?;
                 }
                 tx.commit()
                     .await
@@ -426,8 +419,6 @@ pub(super) enum Batch {
         /// How it failed.
         error: HandlerError,
     },
-    /// Rolled back, nothing stored: the database failed.
-    Failed(InboxError),
 }
 
 /// Runs `handler` on `incoming` in `conn`; a panic counts as a retryable error, so a
